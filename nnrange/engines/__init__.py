@@ -1,0 +1,33 @@
+"""Bound engines. Each takes ``(graph, box, **options)`` and returns a ``BoundsResult``.
+
+``ENGINES`` maps a method name to its engine; ``ALIASES`` maps accepted alternative spellings.
+Adding an engine means adding its module and one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import ibp, sampling
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    run: Callable
+    gives_outer: bool
+    gives_inner: bool
+    summary: str
+
+
+ENGINES: dict[str, Engine] = {
+    "ibp": Engine("ibp", ibp.run, True, False, "interval bound propagation (fast, loose)"),
+    "sample": Engine("sample", sampling.run, False, True,
+                     "inner bounds from centre, corners and uniform samples"),
+}
+
+ALIASES: dict[str, str] = {
+    "interval": "ibp",
+    "sampling": "sample",
+}
