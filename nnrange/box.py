@@ -96,7 +96,7 @@ class Box:
             bad = np.flatnonzero(~np.isfinite(a))
             if bad.size:
                 raise BoxError(
-                    f"{which} is {a.reshape(-1)[bad[0]]} at {where(bad[0])}"
+                    f"{which} is {float(a.reshape(-1)[bad[0]])} at {where(bad[0])}"
                     f"{f' and {bad.size - 1} more place(s)' if bad.size > 1 else ''}: "
                     "every bound must be a finite number"
                 )
@@ -104,7 +104,7 @@ class Box:
         if bad.size:
             i = bad[0]
             raise BoxError(
-                f"lo > hi at {where(i)}: lo = {lo.reshape(-1)[i]!r}, hi = {hi.reshape(-1)[i]!r}"
+                f"lo > hi at {where(i)}: lo = {float(lo.reshape(-1)[i])!r}, hi = {float(hi.reshape(-1)[i])!r}"
                 f"{f' (and {bad.size - 1} more dimension(s))' if bad.size > 1 else ''}; "
                 "swap them or fix the box"
             )

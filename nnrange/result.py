@@ -194,8 +194,8 @@ class BoundsResult:
             b, j = (int(v) for v in np.argwhere(bad)[0])
             msg = (
                 f"soundness self-check failed ({int(bad.sum())} output bound(s)): box {b}, output "
-                f"{j}: attained [{self._inner_lower[b, j]!r}, {self._inner_upper[b, j]!r}] but "
-                f"proven [{self._lower[b, j]!r}, {self._upper[b, j]!r}] by "
+                f"{j}: attained [{float(self._inner_lower[b, j])!r}, {float(self._inner_upper[b, j])!r}] but "
+                f"proven [{float(self._lower[b, j])!r}, {float(self._upper[b, j])!r}] by "
                 f"{'+'.join(self.engines)}. This is a bug in nnrange; please report it with the "
                 "model and box."
             )
