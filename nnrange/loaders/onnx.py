@@ -374,6 +374,33 @@ def _elu(cv, node, a):
             node.output[0])
 
 
+def _selu(cv, node, a):
+    alpha, gamma = a.get("alpha", 1.67326319217681884765625), a.get("gamma", 1.05070102214813232421875)
+    e = cv.emit(Elu(out_name(node, "elu"), [cv.var(node.input[0])], alpha, source=_label(node)))
+    cv.emit(Affine(out_name(node), [e], scale=np.array(gamma), source=_label(node), op="Selu"),
+            node.output[0])
+
+
+def _min_max(cv, node, a):
+    """``Max``/``Min`` of one variable tensor and constants: a one-sided Clip."""
+    var = _var_inputs(cv, node)
+    if len(var) != 1:
+        raise _Unsupported("elementwise max/min of several variable tensors is not supported yet")
+    consts = [np.asarray(cv.consts[i], dtype=np.float64) for i in node.input if i and cv.is_const(i)]
+    values = np.concatenate([c.reshape(-1) for c in consts]) if consts else np.array([])
+    x = cv.var(node.input[var[0]])
+    if values.size == 0:
+        cv.alias(node.output[0], node.input[var[0]])
+        return
+    if not np.all(values == values[0]):
+        raise _Unsupported("max/min with a non-uniform constant tensor is not supported yet")
+    out_shape = np.broadcast_shapes(cv._ir_shape(x), *(c.shape for c in consts))
+    if out_shape != cv._ir_shape(x):
+        raise _Unsupported("max/min whose constant broadcasts the variable tensor up")
+    low, high = (values.max(), np.inf) if node.op_type == "Max" else (-np.inf, values.min())
+    cv.emit(Clip(out_name(node), [x], low, high, source=_label(node)), node.output[0])
+
+
 def _clip(cv, node, a):
     if cv.opset < 11:
         low, high = a.get("min", -np.inf), a.get("max", np.inf)
@@ -505,6 +532,30 @@ def _pad(cv, node, a):
             node.output[0])
 
 
+def _slice(cv, node, a):
+    """Unit-step Slice of a variable tensor: a crop, i.e. padding with negative widths."""
+    s = cv.shape(node.input[0])
+    if cv.opset < 10:
+        starts, ends, axes, steps = a["starts"], a["ends"], a.get("axes"), None
+    else:
+        starts, ends = cv.const(node, 1), cv.const(node, 2)
+        axes, steps = cv.const(node, 3), cv.const(node, 4)
+    axes = list(range(len(starts))) if axes is None else [int(i) % len(s) for i in axes]
+    if steps is not None and any(int(k) != 1 for k in steps):
+        raise _Unsupported(f"steps {list(steps)} (only unit steps are supported)")
+    begin, end = [0] * len(s), [0] * len(s)
+    for axis, start, stop in zip(axes, starts, ends, strict=True):
+        n = s[axis]
+        start, stop = int(start), int(stop)
+        start = min(max(start + n if start < 0 else start, 0), n)
+        stop = min(max(stop + n if stop < 0 else stop, 0), n)
+        if stop <= start:
+            raise _Unsupported(f"empty slice [{start}:{stop}] of axis {axis}")
+        begin[axis], end[axis] = -start, stop - n
+    cv.emit(Pad(out_name(node), [cv.var(node.input[0])], begin, end, 0.0, source=_label(node)),
+            node.output[0])
+
+
 def _reshape_to(cv, node, shape, op="Reshape"):
     cv.emit(Reshape(out_name(node), [cv.var(node.input[0])], shape, source=_label(node), op=op),
             node.output[0])
@@ -595,6 +646,9 @@ HANDLERS: dict[str, Callable] = {
     "Softplus": _activation(Softplus),
     "Elu": _elu,
     "Clip": _clip,
+    "Max": _min_max,
+    "Min": _min_max,
+    "Selu": _selu,
     "HardSigmoid": _hard_sigmoid,
     "Softmax": _softmax,
     "Conv": _conv,
@@ -604,6 +658,7 @@ HANDLERS: dict[str, Callable] = {
     "AveragePool": _pool("avg"),
     "GlobalAveragePool": _pool("avg"),
     "Pad": _pad,
+    "Slice": _slice,
     "Flatten": _flatten,
     "Reshape": _reshape,
     "Squeeze": _squeeze,
@@ -616,7 +671,7 @@ HANDLERS: dict[str, Callable] = {
 }
 
 #: Ops accepted only on constants (folded at load time); listed so error reports stay precise.
-_FOLD_ONLY = {"Shape", "Gather", "Slice", "Constant", "ConstantOfShape", "Range", "Size", "Expand"}
+_FOLD_ONLY = {"Shape", "Gather", "Constant", "ConstantOfShape", "Range", "Size", "Expand"}
 
 
 def load_onnx(model, *, input_shape=None, output: str | None = None) -> Graph:

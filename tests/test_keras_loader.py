@@ -1,0 +1,151 @@
+"""Keras loader: every supported layer matches Keras itself, from memory, .keras and .h5 files and
+through Keras's own ONNX export; unsafe or unsupported models are refused without running code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import close
+from keras_zoo import NOT_EXPORTABLE
+
+import nnrange
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.keras
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    from keras_zoo import build_all
+
+    return build_all()
+
+
+def _inputs(model, seed=0, n=4):
+    return np.random.default_rng(seed).normal(size=(n, *model.inputs[0].shape[1:])).astype("float32")
+
+
+def _check_same(graph, model, x):
+    expected = np.asarray(model(x))
+    got = graph.forward(x.astype(np.float64)).reshape(expected.shape)
+    assert close(got, expected), float(np.max(np.abs(got - expected)))
+
+
+NAMES = ["mlp_activations", "cnn2d", "cnn1d", "cnn3d", "channels_first", "functional_merge",
+         "residual_depthwise", "preprocessing", "elu_alpha", "grouped_conv"]
+EXPORTABLE = [n for n in NAMES if n not in NOT_EXPORTABLE]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_in_memory_model_matches_keras(zoo, name):
+    model = zoo[name]
+    _check_same(nnrange.load(model), model, _inputs(model))
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_saved_file_matches_keras(zoo, name, suffix, tmp_path):
+    model = zoo[name]
+    path = tmp_path / f"{name}{suffix}"
+    model.save(path)
+    _check_same(nnrange.load(path), model, _inputs(model, 1))
+
+
+@pytest.mark.parametrize("name", EXPORTABLE)
+def test_keras_onnx_export_matches_keras(zoo, name, tmp_path):
+    pytest.importorskip("tf2onnx")
+    model = zoo[name]
+    x = _inputs(model, 2)
+    model(x[:1])
+    path = tmp_path / f"{name}.onnx"
+    model.export(str(path), format="onnx", verbose=False)
+    graph = nnrange.load(path)
+    _check_same(graph, model, x[:1])  # the exported graph has a batch axis of one
+
+
+def test_bounds_contain_keras_outputs(zoo):
+    model = zoo["cnn2d"]
+    x = _inputs(model, 3, 64)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    r = nnrange.bounds(model, lo, hi, samples=10)
+    y = np.asarray(model(x)).astype(np.float64)
+    slack = 1e-5 * (1 + np.abs(y))
+    assert np.all(y >= r.lower - slack) and np.all(y <= r.upper + slack)
+
+
+def _lambda_model():
+    from keras import layers as L
+
+    return keras.Sequential([keras.Input((3,)), L.Dense(2), L.Lambda(lambda t: t * 2),
+                             L.Dense(1), L.Lambda(lambda t: t + 1)])
+
+
+def test_lambda_refused_in_memory():
+    with pytest.raises(nnrange.UnsupportedOperatorError, match="(?s)2 unsupported.*Lambda.*Python code"):
+        nnrange.load(_lambda_model())
+
+
+def test_lambda_file_refused_without_running_code(tmp_path):
+    """The saved config is checked before Keras deserialises anything from the file."""
+    path = tmp_path / "lam.keras"
+    _lambda_model().save(path)
+    code = (
+        "import sys, nnrange\n"
+        f"try:\n    nnrange.load({str(path)!r})\n"
+        "except nnrange.UnsupportedOperatorError as e:\n    print('refused', len(e.problems))\n"
+        "print('keras imported' if 'keras' in sys.modules else 'keras not imported')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "refused 2" in out.stdout and "keras not imported" in out.stdout
+
+
+def test_custom_layer_refused(tmp_path):
+    @keras.saving.register_keras_serializable(package="userpkg")
+    class Twice(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), Twice()])
+    with pytest.raises(nnrange.UnsupportedOperatorError, match="Twice.*custom layer"):
+        nnrange.load(model)
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    with pytest.raises(nnrange.UnsupportedOperatorError, match="Twice.*custom layer"):
+        nnrange.load(path)
+
+
+def test_unsupported_layer_and_activation_listed(tmp_path):
+    from keras import layers as L
+
+    model = keras.Sequential([keras.Input((4, 3)), L.LSTM(2, return_sequences=True),
+                              L.Dense(3, activation="gelu"), L.Flatten(), L.Dense(1)])
+    with pytest.raises(nnrange.UnsupportedOperatorError) as info:
+        nnrange.load(model)
+    text = str(info.value)
+    assert "LSTM" in text and "'gelu'" in text
+
+
+def test_corrupt_keras_file(tmp_path):
+    path = tmp_path / "broken.keras"
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(nnrange.ModelLoadError, match="broken.keras: not a readable Keras"):
+        nnrange.load(path)
+
+
+def test_keras_file_without_config(tmp_path):
+    path = tmp_path / "noconf.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("metadata.json", json.dumps({}))
+    with pytest.raises(nnrange.ModelLoadError, match="noconf.keras"):
+        nnrange.load(path)
+
+
+def test_importing_nnrange_does_not_import_tensorflow():
+    code = "import sys, nnrange; nnrange.load; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
