@@ -54,12 +54,15 @@ def _mlp(keras):
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(2048, 2)).astype("float32")
     y = (np.sin(3 * x[:, 0]) * np.cos(2 * x[:, 1]))[:, None].astype("float32")
-    model = keras.Sequential([
-        keras.Input((2,)),
-        layers.Dense(16, activation="relu"),
-        layers.Dense(16, activation="relu"),
-        layers.Dense(1),
-    ], name="mlp")
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(16, activation="relu"),
+            layers.Dense(1),
+        ],
+        name="mlp",
+    )
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     model.fit(x, y, epochs=60, batch_size=128, verbose=0, shuffle=False)
     return model
@@ -79,15 +82,20 @@ def _cnn(keras):
         else:
             images[i, pos[i], :, 0] += 0.8
     images = np.clip(images, 0, 1).astype("float32")
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        layers.Conv2D(4, 3, activation="relu"),
-        layers.MaxPooling2D(2),
-        layers.Flatten(),
-        layers.Dense(2),
-    ], name="cnn")
-    model.compile(optimizer=keras.optimizers.Adam(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            layers.Conv2D(4, 3, activation="relu"),
+            layers.MaxPooling2D(2),
+            layers.Flatten(),
+            layers.Dense(2),
+        ],
+        name="cnn",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(images, labels, epochs=20, batch_size=64, verbose=0, shuffle=False)
     return model
 

@@ -1,8 +1,8 @@
 """nnrange: proven outer bounds and attained inner bounds of a neural network's outputs.
 
-    >>> import nnrange
-    >>> r = nnrange.bounds("models/mlp.onnx", lo=0.0, hi=1.0)
-    >>> r.lower, r.upper, r.inner_lower, r.inner_upper, r.exact
+>>> import nnrange
+>>> r = nnrange.bounds("models/mlp.onnx", lo=0.0, hi=1.0)
+>>> r.lower, r.upper, r.inner_lower, r.inner_upper, r.exact
 """
 
 from .api import bounds
@@ -24,7 +24,18 @@ from .result import BoundsResult, Status
 __version__ = "0.1.0"
 
 __all__ = [
-    "BoundsResult", "Box", "BoxError", "EngineError", "Graph", "GraphError", "ModelLoadError",
-    "NNRangeError", "SpecError", "Status", "UnsoundBoundError", "UnsupportedOperatorError",
-    "bounds", "load",
+    "BoundsResult",
+    "Box",
+    "BoxError",
+    "EngineError",
+    "Graph",
+    "GraphError",
+    "ModelLoadError",
+    "NNRangeError",
+    "SpecError",
+    "Status",
+    "UnsoundBoundError",
+    "UnsupportedOperatorError",
+    "bounds",
+    "load",
 ]

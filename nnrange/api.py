@@ -65,6 +65,8 @@ def bounds(
             raise EngineError(f"method {engine.name!r}: {exc}") from exc
         raise
     if engine.gives_outer:
-        result = result.combine(sampling.run(graph, box, samples=samples, corners=corners, seed=seed))
+        result = result.combine(
+            sampling.run(graph, box, samples=samples, corners=corners, seed=seed)
+        )
     result.atol, result.rtol = atol, rtol
     return result.check(strict=_strict_default() if strict is None else strict)

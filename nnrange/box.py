@@ -46,8 +46,10 @@ class Box:
                 raise BoxError(f"{which} is not a number or an array of numbers: {exc}") from exc
             arrays.append(arr)
         lo_a, hi_a = arrays
-        batch_sizes = {cls._batch_size(which, a, input_shape, size)
-                       for which, a in (("lo", lo_a), ("hi", hi_a))}
+        batch_sizes = {
+            cls._batch_size(which, a, input_shape, size)
+            for which, a in (("lo", lo_a), ("hi", hi_a))
+        }
         batch_sizes.discard(None)
         if len(batch_sizes) > 1:
             raise BoxError(
@@ -104,7 +106,8 @@ class Box:
         if bad.size:
             i = bad[0]
             raise BoxError(
-                f"lo > hi at {where(i)}: lo = {float(lo.reshape(-1)[i])!r}, hi = {float(hi.reshape(-1)[i])!r}"
+                f"lo > hi at {where(i)}: lo = {float(lo.reshape(-1)[i])!r}, "
+                f"hi = {float(hi.reshape(-1)[i])!r}"
                 f"{f' (and {bad.size - 1} more dimension(s))' if bad.size > 1 else ''}; "
                 "swap them or fix the box"
             )
@@ -158,6 +161,7 @@ class Box:
             pts[:, free] = np.where(bits, hi[free], lo[free])
             per_box.append(pts)
         count = max(p.shape[0] for p in per_box)
-        out = np.stack([np.concatenate([p, np.repeat(p[:1], count - p.shape[0], axis=0)])
-                        for p in per_box])
+        out = np.stack(
+            [np.concatenate([p, np.repeat(p[:1], count - p.shape[0], axis=0)]) for p in per_box]
+        )
         return out.reshape(self.n, count, *self.shape)

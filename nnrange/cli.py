@@ -46,17 +46,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("bounds", help="bound every output over an input box",
-                       epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    b = sub.add_parser(
+        "bounds",
+        help="bound every output over an input box",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     b.add_argument("model", help="an .onnx, .keras or .h5 file")
-    b.add_argument("--lo", nargs="+", required=True, metavar="X",
-                   help="lower input bounds: one number for all inputs, or one per input")
-    b.add_argument("--hi", nargs="+", required=True, metavar="X",
-                   help="upper input bounds: one number for all inputs, or one per input")
-    b.add_argument("--method", default="ibp",
-                   help=f"engine: {', '.join(sorted(ENGINES))} (default: ibp)")
-    b.add_argument("--samples", type=int, default=1000,
-                   help="uniform samples for the inner bounds (default: 1000)")
+    b.add_argument(
+        "--lo",
+        nargs="+",
+        required=True,
+        metavar="X",
+        help="lower input bounds: one number for all inputs, or one per input",
+    )
+    b.add_argument(
+        "--hi",
+        nargs="+",
+        required=True,
+        metavar="X",
+        help="upper input bounds: one number for all inputs, or one per input",
+    )
+    b.add_argument(
+        "--method", default="ibp", help=f"engine: {', '.join(sorted(ENGINES))} (default: ibp)"
+    )
+    b.add_argument(
+        "--samples",
+        type=int,
+        default=1000,
+        help="uniform samples for the inner bounds (default: 1000)",
+    )
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -91,17 +110,28 @@ def _cmd_info(args) -> int:
     graph = load(args.model)
     rows = graph.summary()
     if args.json:
-        print(json.dumps({"input_shape": list(graph.input_shape),
-                          "output_shape": list(graph.output_shape), "nodes": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "input_shape": list(graph.input_shape),
+                    "output_shape": list(graph.output_shape),
+                    "nodes": rows,
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
     print(f"model: {args.model}")
-    print(f"input shape {graph.input_shape} -> output shape {graph.output_shape}, "
-          f"{len(graph)} nodes")
+    print(
+        f"input shape {graph.input_shape} -> output shape {graph.output_shape}, {len(graph)} nodes"
+    )
     w = max([4] + [len(r["name"]) for r in rows])
     print(f"{'name':<{w}}  {'op':<10} {'kind':<10} {'output shape':<16} {'params':>8}  attributes")
     for r in rows:
-        print(f"{r['name']:<{w}}  {r['op']:<10} {r['kind']:<10} {str(tuple(r['shape'])):<16} "
-              f"{r['params']:>8}  {r['attrs']}")
+        print(
+            f"{r['name']:<{w}}  {r['op']:<10} {r['kind']:<10} {str(tuple(r['shape'])):<16} "
+            f"{r['params']:>8}  {r['attrs']}"
+        )
     return EXIT_OK
 
 

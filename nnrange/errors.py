@@ -26,8 +26,8 @@ class UnsupportedOperatorError(ModelLoadError):
         for op, name, reason in self.problems:
             lines.append(f"  - {op} (node '{name}'): {reason}")
         lines.append(
-            "Supported kinds are listed by `nnrange info --ops`; export the model without "
-            "these operators or open an issue with the model attached."
+            "The README's 'Supported models' section lists what nnrange reads; export the "
+            "model without these operators, or open an issue with the model attached."
         )
         super().__init__("\n".join(lines))
 

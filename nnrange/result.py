@@ -18,7 +18,7 @@ SOUNDNESS_ATOL = 1e-9
 SOUNDNESS_RTOL = 1e-9
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How an engine run ended."""
 
     OK = "ok"  # finished; outer bounds as tight as this engine gets them
@@ -120,8 +120,9 @@ class BoundsResult:
     @property
     def exact(self) -> np.ndarray:
         """Per output: proven and attained bounds meet on both sides within tolerance."""
-        ok = ((self._upper - self._inner_upper <= self._tol(self._upper))
-              & (self._inner_lower - self._lower <= self._tol(self._lower)))
+        ok = (self._upper - self._inner_upper <= self._tol(self._upper)) & (
+            self._inner_lower - self._lower <= self._tol(self._lower)
+        )
         return ok if self.batched else ok[0]
 
     @property
@@ -142,14 +143,24 @@ class BoundsResult:
             raise IndexError("this result holds one box; index the outputs with result.upper[j]")
         sl = slice(i, i + 1)
         return BoundsResult(
-            n_boxes=1, n_outputs=self.n_outputs, input_shape=self.input_shape,
+            n_boxes=1,
+            n_outputs=self.n_outputs,
+            input_shape=self.input_shape,
             output_shape=self.output_shape,
-            lower=self._lower[sl], upper=self._upper[sl],
-            inner_lower=self._inner_lower[sl], inner_upper=self._inner_upper[sl],
+            lower=self._lower[sl],
+            upper=self._upper[sl],
+            inner_lower=self._inner_lower[sl],
+            inner_upper=self._inner_upper[sl],
             witness_lower=None if self._witness_lower is None else self._witness_lower[sl],
             witness_upper=None if self._witness_upper is None else self._witness_upper[sl],
-            method=self.method, engines=self.engines, timings=self.timings, status=self.status,
-            batched=False, atol=self.atol, rtol=self.rtol, output_names=self.output_names,
+            method=self.method,
+            engines=self.engines,
+            timings=self.timings,
+            status=self.status,
+            batched=False,
+            atol=self.atol,
+            rtol=self.rtol,
+            output_names=self.output_names,
             info=self.info,
         )
 
@@ -165,8 +176,12 @@ class BoundsResult:
         take_o_lo = other._inner_lower < self._inner_lower
         take_o_hi = other._inner_upper > self._inner_upper
         out = BoundsResult(
-            n_boxes=self.n_boxes, n_outputs=self.n_outputs, input_shape=self.input_shape,
-            output_shape=self.output_shape, lower=lower, upper=upper,
+            n_boxes=self.n_boxes,
+            n_outputs=self.n_outputs,
+            input_shape=self.input_shape,
+            output_shape=self.output_shape,
+            lower=lower,
+            upper=upper,
             inner_lower=np.where(take_o_lo, other._inner_lower, self._inner_lower),
             inner_upper=np.where(take_o_hi, other._inner_upper, self._inner_upper),
             witness_lower=_pick(take_o_lo, other._witness_lower, self._witness_lower),
@@ -175,7 +190,9 @@ class BoundsResult:
             engines=self.engines + tuple(e for e in other.engines if e not in self.engines),
             timings={**self.timings, **other.timings},
             status=Status.TIMEOUT if Status.TIMEOUT in (self.status, other.status) else Status.OK,
-            batched=self.batched, atol=self.atol, rtol=self.rtol,
+            batched=self.batched,
+            atol=self.atol,
+            rtol=self.rtol,
             output_names=self.output_names or other.output_names,
             info={**other.info, **self.info},
         )
@@ -185,7 +202,9 @@ class BoundsResult:
         """Boolean ``(B, n_outputs)``: an attained value lies outside a proven bound."""
         slack_hi = SOUNDNESS_ATOL + SOUNDNESS_RTOL * np.abs(np.nan_to_num(self._upper))
         slack_lo = SOUNDNESS_ATOL + SOUNDNESS_RTOL * np.abs(np.nan_to_num(self._lower))
-        return (self._inner_upper > self._upper + slack_hi) | (self._inner_lower < self._lower - slack_lo)
+        return (self._inner_upper > self._upper + slack_hi) | (
+            self._inner_lower < self._lower - slack_lo
+        )
 
     def check(self, strict: bool = True) -> BoundsResult:
         """Raise ``UnsoundBoundError`` (or warn, when not strict) if a witness escapes."""
@@ -194,7 +213,8 @@ class BoundsResult:
             b, j = (int(v) for v in np.argwhere(bad)[0])
             msg = (
                 f"soundness self-check failed ({int(bad.sum())} output bound(s)): box {b}, output "
-                f"{j}: attained [{float(self._inner_lower[b, j])!r}, {float(self._inner_upper[b, j])!r}] but "
+                f"{j}: attained [{float(self._inner_lower[b, j])!r}, "
+                f"{float(self._inner_upper[b, j])!r}] but "
                 f"proven [{float(self._lower[b, j])!r}, {float(self._upper[b, j])!r}] by "
                 f"{'+'.join(self.engines)}. This is a bug in nnrange; please report it with the "
                 "model and box."
@@ -212,7 +232,9 @@ class BoundsResult:
             if a is None:
                 return None
             a = a if self.batched else a[0]
-            return np.where(np.isfinite(a), a, np.nan).tolist() if a.dtype.kind == "f" else a.tolist()
+            return (
+                np.where(np.isfinite(a), a, np.nan).tolist() if a.dtype.kind == "f" else a.tolist()
+            )
 
         def clean(x):
             if isinstance(x, list):
@@ -242,7 +264,10 @@ class BoundsResult:
         names = self.output_names or [str(j) for j in range(self.n_outputs)]
         exact = self.exact if self.batched else self.exact[None]
         w = max(6, *(len(n) for n in names))
-        head = f"{'output':>{w}} {'lower':>13} {'inner lower':>13} {'inner upper':>13} {'upper':>13}  exact"
+        head = (
+            f"{'output':>{w}} {'lower':>13} {'inner lower':>13} {'inner upper':>13} "
+            f"{'upper':>13}  exact"
+        )
         rows = [head]
         for j, name in enumerate(names):
             rows.append(
@@ -255,13 +280,17 @@ class BoundsResult:
     def __repr__(self) -> str:
         boxes = f", box 0 of {self.n_boxes}" if self.batched else ""
         total = sum(self.timings.values())
-        head = (f"BoundsResult(method={self.method!r}, engines={'+'.join(self.engines)}, "
-                f"status={self.status.value}, {self.n_outputs} output(s){boxes}, {total:.3g} s)")
+        head = (
+            f"BoundsResult(method={self.method!r}, engines={'+'.join(self.engines)}, "
+            f"status={self.status.value}, {self.n_outputs} output(s){boxes}, {total:.3g} s)"
+        )
         return head + "\n" + self.table(0)
 
 
 def _fmt(v: float) -> str:
-    return f"{v:>13.6g}" if np.isfinite(v) else f"{'-' if v < 0 else ''}{'inf':>{12 if v < 0 else 13}}"
+    return (
+        f"{v:>13.6g}" if np.isfinite(v) else f"{'-' if v < 0 else ''}{'inf':>{12 if v < 0 else 13}}"
+    )
 
 
 def _pick(mask, a, b):

@@ -26,7 +26,9 @@ def benchmarks_dir() -> Path | None:
 def bench() -> Path:
     path = benchmarks_dir()
     if path is None:
-        pytest.skip("benchmark networks absent: set NNRANGE_BENCHMARKS or provide ../shared/benchmarks")
+        pytest.skip(
+            "benchmark networks absent: set NNRANGE_BENCHMARKS or provide ../shared/benchmarks"
+        )
     return path
 
 

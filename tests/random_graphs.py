@@ -84,8 +84,11 @@ def random_mlp(rng, activations=None, n_in=None, residual=None, concat=None, sof
         width = int(rng.integers(2, 8))
         h = b.act(b.dense(x, width), acts[int(rng.integers(len(acts)))])
         if rng.random() < 0.3:
-            h = b.add(Affine(b.name("bn"), [h], rng.uniform(-1.5, 1.5, width),
-                             rng.normal(size=width) * 0.2))
+            h = b.add(
+                Affine(
+                    b.name("bn"), [h], rng.uniform(-1.5, 1.5, width), rng.normal(size=width) * 0.2
+                )
+            )
         if residual if residual is not None else rng.random() < 0.3:
             skip = b.dense(x, width)
             h = b.add(Sum(b.name("add"), [h, skip], [1.0, float(rng.choice([1.0, -1.0]))]))
@@ -112,10 +115,13 @@ def random_cnn(rng, nsp=None, activations=None, channels_last=None):
     groups = int(rng.choice([g for g in (1, 2, 3) if c_in % g == 0]))
     c_out = groups * int(rng.integers(1, 3))
     k = tuple(int(rng.integers(1, 4)) for _ in range(nsp))
-    window = Window(k, tuple(int(rng.integers(1, 3)) for _ in range(nsp)),
-                    tuple(int(rng.integers(1, 3)) for _ in range(nsp)),
-                    tuple(int(rng.integers(0, 2)) for _ in range(nsp)),
-                    tuple(int(rng.integers(0, 2)) for _ in range(nsp)))
+    window = Window(
+        k,
+        tuple(int(rng.integers(1, 3)) for _ in range(nsp)),
+        tuple(int(rng.integers(1, 3)) for _ in range(nsp)),
+        tuple(int(rng.integers(0, 2)) for _ in range(nsp)),
+        tuple(int(rng.integers(0, 2)) for _ in range(nsp)),
+    )
     w = rng.normal(size=(c_out, c_in // groups, *k)) / np.sqrt(c_in * np.prod(k))
     h = b.add(Conv(b.name("conv"), ["x"], w, rng.normal(size=c_out) * 0.2, window, groups, cl))
     h = b.act(h, acts[int(rng.integers(len(acts)))])
@@ -123,15 +129,37 @@ def random_cnn(rng, nsp=None, activations=None, channels_last=None):
     pk = tuple(int(min(2, s)) for s in sp)
     pool_window = Window(pk, pk, (1,) * nsp, (0,) * nsp, (0,) * nsp)
     if rng.random() < 0.5:
-        h = b.add(MaxPool(b.name("maxpool"), [h], pool_window, ceil_mode=bool(rng.random() < 0.5),
-                          channels_last=cl))
+        h = b.add(
+            MaxPool(
+                b.name("maxpool"),
+                [h],
+                pool_window,
+                ceil_mode=bool(rng.random() < 0.5),
+                channels_last=cl,
+            )
+        )
     else:
-        h = b.add(AvgPool(b.name("avgpool"), [h], pool_window, count_include_pad=bool(rng.random() < 0.5),
-                          ceil_mode=bool(rng.random() < 0.5), channels_last=cl))
+        h = b.add(
+            AvgPool(
+                b.name("avgpool"),
+                [h],
+                pool_window,
+                count_include_pad=bool(rng.random() < 0.5),
+                ceil_mode=bool(rng.random() < 0.5),
+                channels_last=cl,
+            )
+        )
     if rng.random() < 0.5:
         nd = len(b.shapes[h])
-        h = b.add(Pad(b.name("pad"), [h], [int(rng.integers(0, 2)) for _ in range(nd)],
-                      [int(rng.integers(0, 2)) for _ in range(nd)], float(rng.normal())))
+        h = b.add(
+            Pad(
+                b.name("pad"),
+                [h],
+                [int(rng.integers(0, 2)) for _ in range(nd)],
+                [int(rng.integers(0, 2)) for _ in range(nd)],
+                float(rng.normal()),
+            )
+        )
     if rng.random() < 0.5:
         nd = len(b.shapes[h])
         h = b.add(Transpose(b.name("transpose"), [h], list(rng.permutation(nd))))

@@ -18,8 +18,16 @@ from nnrange.spec import load_vnnlib
 def _instances():
     root = benchmarks_dir()
     if root is None:
-        return [pytest.param(None, None, marks=pytest.mark.skip(
-            reason="benchmark networks absent: set NNRANGE_BENCHMARKS or provide ../shared/benchmarks"))]
+        return [
+            pytest.param(
+                None,
+                None,
+                marks=pytest.mark.skip(
+                    reason="benchmark networks absent: set NNRANGE_BENCHMARKS "
+                    "or provide ../shared/benchmarks"
+                ),
+            )
+        ]
     pairs = {}
     for csv_path in sorted(root.glob("*/*instances.csv")):
         with open(csv_path) as f:
@@ -53,7 +61,7 @@ def test_ibp_contains_onnx_runtime_outputs(net: Path, prop: Path):
     case = load_vnnlib(prop).cases[0]
     r = nnrange.bounds(graph, case.lo, case.hi, samples=200)
     rng = np.random.default_rng(1)
-    x = (case.lo + rng.random((50, case.lo.size)) * (case.hi - case.lo))
+    x = case.lo + rng.random((50, case.lo.size)) * (case.hi - case.lo)
     sess = ort.InferenceSession(str(net), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     for xi in x.reshape(50, *graph.input_shape).astype(np.float32):

@@ -35,7 +35,9 @@ def test_lo_equal_hi_is_allowed():
 
 
 def test_lo_greater_than_hi_names_dimension():
-    with pytest.raises(BoxError, match=r"lo > hi at input dimension 2 \(index \(0, 2\)\).*lo = 5.0, hi = 1.0"):
+    with pytest.raises(
+        BoxError, match=r"lo > hi at input dimension 2 \(index \(0, 2\)\).*lo = 5.0, hi = 1.0"
+    ):
         Box.from_bounds([0, 0, 5], [1, 1, 1], (1, 3))
 
 

@@ -11,8 +11,12 @@ from conftest import MODELS
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "nnrange.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nnrange.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 EXAMPLES = [("example_sum", 0.0, 2.0), ("example_diff", -0.5, 1.0), ("example_two_layer", 0.0, 4.0)]
@@ -39,16 +43,24 @@ def test_info_lists_layers():
     assert "Conv" in out.stdout and "MaxPool" in out.stdout and "Dense" in out.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (("bounds", "missing.onnx", "--lo", "0", "--hi", "1"), "missing.onnx: file not found"),
-    (("bounds", MODELS / "example_sum.onnx", "--lo", "1", "--hi", "0"), "lo > hi at input dimension 0"),
-    (("bounds", MODELS / "example_sum.onnx", "--lo", "0", "0", "0", "--hi", "1"), "(3 values)"),
-    (("bounds", MODELS / "example_sum.onnx", "--lo", "x", "--hi", "1"), "not a number: 'x'"),
-    (("bounds", MODELS / "example_sum.onnx", "--lo", "0", "--hi", "1", "--method", "magic"),
-     "unknown method 'magic'"),
-    (("bounds", MODELS / "example_sum.onnx"), "required"),
-    (("frobnicate",), "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("bounds", "missing.onnx", "--lo", "0", "--hi", "1"), "missing.onnx: file not found"),
+        (
+            ("bounds", MODELS / "example_sum.onnx", "--lo", "1", "--hi", "0"),
+            "lo > hi at input dimension 0",
+        ),
+        (("bounds", MODELS / "example_sum.onnx", "--lo", "0", "0", "0", "--hi", "1"), "(3 values)"),
+        (("bounds", MODELS / "example_sum.onnx", "--lo", "x", "--hi", "1"), "not a number: 'x'"),
+        (
+            ("bounds", MODELS / "example_sum.onnx", "--lo", "0", "--hi", "1", "--method", "magic"),
+            "unknown method 'magic'",
+        ),
+        (("bounds", MODELS / "example_sum.onnx"), "required"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
 def test_bad_input_exit_code_3_and_message(args, message):
     out = run(*args)
     assert out.returncode == 3

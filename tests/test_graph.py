@@ -66,16 +66,58 @@ def _check_linear(node, shapes):
 rng0 = np.random.default_rng(7)
 LINEAR_CASES = [
     (Dense("d", ["x"], rng0.normal(size=(4, 3)), rng0.normal(size=3)), [(2, 4)]),
-    (Conv("c", ["x"], rng0.normal(size=(4, 2, 3, 2)), rng0.normal(size=4),
-          Window((3, 2), (2, 1), (1, 2), (1, 0), (2, 1)), groups=2), [(4, 6, 5)]),
-    (Conv("c", ["x"], rng0.normal(size=(3, 2, 2)), None, Window((2,), (1,), (1,), (0,), (1,)),
-          channels_last=True), [(1, 5, 2)]),
-    (Conv("c", ["x"], rng0.normal(size=(2, 1, 2, 2, 2)), rng0.normal(size=2),
-          Window((2, 2, 2), (1, 2, 1), (1, 1, 1), (1, 0, 0), (0, 1, 1))), [(1, 3, 4, 3)]),
-    (AvgPool("a", ["x"], Window((2, 2), (2, 2), (1, 1), (1, 0), (1, 1)), count_include_pad=False,
-             ceil_mode=True), [(1, 2, 5, 5)]),
-    (AvgPool("a", ["x"], Window((3,), (2,), (1,), (1,), (1,)), count_include_pad=True,
-             channels_last=True), [(6, 2)]),
+    (
+        Conv(
+            "c",
+            ["x"],
+            rng0.normal(size=(4, 2, 3, 2)),
+            rng0.normal(size=4),
+            Window((3, 2), (2, 1), (1, 2), (1, 0), (2, 1)),
+            groups=2,
+        ),
+        [(4, 6, 5)],
+    ),
+    (
+        Conv(
+            "c",
+            ["x"],
+            rng0.normal(size=(3, 2, 2)),
+            None,
+            Window((2,), (1,), (1,), (0,), (1,)),
+            channels_last=True,
+        ),
+        [(1, 5, 2)],
+    ),
+    (
+        Conv(
+            "c",
+            ["x"],
+            rng0.normal(size=(2, 1, 2, 2, 2)),
+            rng0.normal(size=2),
+            Window((2, 2, 2), (1, 2, 1), (1, 1, 1), (1, 0, 0), (0, 1, 1)),
+        ),
+        [(1, 3, 4, 3)],
+    ),
+    (
+        AvgPool(
+            "a",
+            ["x"],
+            Window((2, 2), (2, 2), (1, 1), (1, 0), (1, 1)),
+            count_include_pad=False,
+            ceil_mode=True,
+        ),
+        [(1, 2, 5, 5)],
+    ),
+    (
+        AvgPool(
+            "a",
+            ["x"],
+            Window((3,), (2,), (1,), (1,), (1,)),
+            count_include_pad=True,
+            channels_last=True,
+        ),
+        [(6, 2)],
+    ),
     (Affine("f", ["x"], rng0.normal(size=(3, 1)), rng0.normal(size=(1, 4))), [(3, 4)]),
     (Affine("f", ["x"], rng0.normal(size=(2, 3)), None), [(3,)]),  # broadcasts the input up
     (Sum("s", ["x", "y"], [1.0, -2.0]), [(2, 3), (3,)]),
@@ -117,7 +159,9 @@ def test_avgpool_divisors_hand_computed():
 def test_maxpool_and_softmax_forward_hand_computed():
     mp = MaxPool("m", ["x"], Window((2,), (2,), (1,), (0,), (0,)), ceil_mode=True)
     mp.bind(((1, 5),))
-    np.testing.assert_allclose(mp.forward(np.array([[[1.0, -2.0, 0.5, 3.0, -1.0]]])), [[[1.0, 3.0, -1.0]]])
+    np.testing.assert_allclose(
+        mp.forward(np.array([[[1.0, -2.0, 0.5, 3.0, -1.0]]])), [[[1.0, 3.0, -1.0]]]
+    )
     sm = Softmax("s", ["x"], -1)
     sm.bind(((2,),))
     np.testing.assert_allclose(sm.forward(np.array([[0.0, np.log(3.0)]])), [[0.25, 0.75]])

@@ -23,11 +23,14 @@ def _graph(layers, n_in):
     return Graph("x", (n_in,), nodes, x)
 
 
-@pytest.mark.parametrize("layers,expected", [
-    ([[[1.0], [1.0]]], (0.0, 2.0)),
-    ([[[-0.5], [1.0]]], (-0.5, 1.0)),
-    ([np.ones((2, 2)), [[1.0], [1.0]]], (0.0, 4.0)),
-])
+@pytest.mark.parametrize(
+    "layers,expected",
+    [
+        ([[[1.0], [1.0]]], (0.0, 2.0)),
+        ([[[-0.5], [1.0]]], (-0.5, 1.0)),
+        ([np.ones((2, 2)), [[1.0], [1.0]]], (0.0, 4.0)),
+    ],
+)
 def test_foundation_examples_exact(layers, expected):
     r = nnrange.bounds(_graph(layers, 2), 0, 1, method="ibp")
     assert (r.lower[0], r.upper[0]) == expected
@@ -37,8 +40,11 @@ def test_foundation_examples_exact(layers, expected):
 
 def test_relu_interval_hand_computed():
     # y = relu(x0 - x1) + relu(x1) on [0,1]^2: IBP gives [0, 1] + [0, 1] = [0, 2]; true max 1.
-    nodes = [Dense("h", ["x"], np.array([[1.0, 0.0], [-1.0, 1.0]])), Relu("r", ["h"]),
-             Dense("y", ["r"], np.array([[1.0], [1.0]]))]
+    nodes = [
+        Dense("h", ["x"], np.array([[1.0, 0.0], [-1.0, 1.0]])),
+        Relu("r", ["h"]),
+        Dense("y", ["r"], np.array([[1.0], [1.0]])),
+    ]
     g = Graph("x", (2,), nodes, "y")
     r = nnrange.bounds(g, 0, 1)
     assert r.lower[0] == 0 and r.upper[0] == 2.0
@@ -58,8 +64,12 @@ def _assert_sound(graph, lo, hi, n=400, seed=0):
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)),
-       width=st.floats(0.01, 3.0), fixed=st.sampled_from([0.0, 0.5]))
+@given(
+    seed=st.integers(0, 2**31),
+    act=st.sampled_from(sorted(ACTIVATIONS)),
+    width=st.floats(0.01, 3.0),
+    fixed=st.sampled_from([0.0, 0.5]),
+)
 def test_ibp_sound_on_random_mlps(seed, act, width, fixed):
     rng = np.random.default_rng(seed)
     g = random_mlp(rng, activations=[act])
@@ -68,8 +78,9 @@ def test_ibp_sound_on_random_mlps(seed, act, width, fixed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)),
-       width=st.floats(0.01, 2.0))
+@given(
+    seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)), width=st.floats(0.01, 2.0)
+)
 def test_ibp_sound_on_random_cnns(seed, act, width):
     rng = np.random.default_rng(seed)
     g = random_cnn(rng, activations=[act])

@@ -27,7 +27,9 @@ def zoo():
 
 
 def _inputs(model, seed=0, n=4):
-    return np.random.default_rng(seed).normal(size=(n, *model.inputs[0].shape[1:])).astype("float32")
+    return (
+        np.random.default_rng(seed).normal(size=(n, *model.inputs[0].shape[1:])).astype("float32")
+    )
 
 
 def _check_same(graph, model, x):
@@ -36,8 +38,18 @@ def _check_same(graph, model, x):
     assert close(got, expected), float(np.max(np.abs(got - expected)))
 
 
-NAMES = ["mlp_activations", "cnn2d", "cnn1d", "cnn3d", "channels_first", "functional_merge",
-         "residual_depthwise", "preprocessing", "elu_alpha", "grouped_conv"]
+NAMES = [
+    "mlp_activations",
+    "cnn2d",
+    "cnn1d",
+    "cnn3d",
+    "channels_first",
+    "functional_merge",
+    "residual_depthwise",
+    "preprocessing",
+    "elu_alpha",
+    "grouped_conv",
+]
 EXPORTABLE = [n for n in NAMES if n not in NOT_EXPORTABLE]
 
 
@@ -81,12 +93,21 @@ def test_bounds_contain_keras_outputs(zoo):
 def _lambda_model():
     from keras import layers as L
 
-    return keras.Sequential([keras.Input((3,)), L.Dense(2), L.Lambda(lambda t: t * 2),
-                             L.Dense(1), L.Lambda(lambda t: t + 1)])
+    return keras.Sequential(
+        [
+            keras.Input((3,)),
+            L.Dense(2),
+            L.Lambda(lambda t: t * 2),
+            L.Dense(1),
+            L.Lambda(lambda t: t + 1),
+        ]
+    )
 
 
 def test_lambda_refused_in_memory():
-    with pytest.raises(nnrange.UnsupportedOperatorError, match="(?s)2 unsupported.*Lambda.*Python code"):
+    with pytest.raises(
+        nnrange.UnsupportedOperatorError, match="(?s)2 unsupported.*Lambda.*Python code"
+    ):
         nnrange.load(_lambda_model())
 
 
@@ -122,8 +143,15 @@ def test_custom_layer_refused(tmp_path):
 def test_unsupported_layer_and_activation_listed(tmp_path):
     from keras import layers as L
 
-    model = keras.Sequential([keras.Input((4, 3)), L.LSTM(2, return_sequences=True),
-                              L.Dense(3, activation="gelu"), L.Flatten(), L.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 3)),
+            L.LSTM(2, return_sequences=True),
+            L.Dense(3, activation="gelu"),
+            L.Flatten(),
+            L.Dense(1),
+        ]
+    )
     with pytest.raises(nnrange.UnsupportedOperatorError) as info:
         nnrange.load(model)
     text = str(info.value)

@@ -60,14 +60,24 @@ def test_symbolic_batch_axis_becomes_one():
 def test_symbolic_inner_axis_needs_input_shape(tmp_path):
     model = make([N("Relu", ["x"], ["y"])], [1, 3])
     model.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "L"
-    with pytest.raises(nnrange.ModelLoadError, match="symbolic dimension 'L' at axis 1.*input_shape"):
+    with pytest.raises(
+        nnrange.ModelLoadError, match="symbolic dimension 'L' at axis 1.*input_shape"
+    ):
         nnrange.load(model)
     assert nnrange.load(model, input_shape=(1, 7)).input_shape == (1, 7)
 
 
 def test_all_unsupported_ops_listed_at_once():
-    model = make([N("Sin", ["x"], ["a"]), N("Relu", ["a"], ["b"]), N("Cos", ["b"], ["c"]),
-                  N("Mul", ["x", "x"], ["d"]), N("Add", ["c", "d"], ["y"])], [1, 3])
+    model = make(
+        [
+            N("Sin", ["x"], ["a"]),
+            N("Relu", ["a"], ["b"]),
+            N("Cos", ["b"], ["c"]),
+            N("Mul", ["x", "x"], ["d"]),
+            N("Add", ["c", "d"], ["y"]),
+        ],
+        [1, 3],
+    )
     with pytest.raises(nnrange.UnsupportedOperatorError) as info:
         nnrange.load(model)
     ops = [p[0] for p in info.value.problems]
@@ -77,7 +87,9 @@ def test_all_unsupported_ops_listed_at_once():
 
 
 def test_unsupported_attribute_is_named():
-    model = make([N("Pad", ["x", "p"], ["y"], mode="reflect")], [1, 4], {"p": np.array([0, 1, 0, 1])})
+    model = make(
+        [N("Pad", ["x", "p"], ["y"], mode="reflect")], [1, 4], {"p": np.array([0, 1, 0, 1])}
+    )
     with pytest.raises(nnrange.UnsupportedOperatorError, match="Pad.*mode='reflect'"):
         nnrange.load(model)
 
@@ -138,3 +150,43 @@ def test_roundtrip_through_file(tmp_path):
     onnx.save(model, path)
     x = np.random.default_rng(3).normal(size=(1, 4, 6, 5))
     np.testing.assert_allclose(nnrange.load(path).forward(x), nnrange.load(model).forward(x))
+
+
+@pytest.mark.parametrize(
+    "name,fewer",
+    [
+        ("matmul_add", 1),
+        ("batchnorm_opset9", 0),
+        ("sub_div_normalisation", 1),
+        ("mul_add_const_left", 1),
+    ],
+)
+def test_simplify_folds_affine_chains_without_changing_the_function(name, fewer):
+    model = CASES[name]()
+    raw = nnrange.load(model, simplify=False)
+    simple = nnrange.load(model)
+    assert len(simple) == len(raw) - fewer
+    x = np.random.default_rng(5).normal(size=(7, *raw.input_shape))
+    np.testing.assert_allclose(simple.forward(x), raw.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def test_simplify_folds_batchnorm_into_conv():
+    model = make(
+        [
+            N("Conv", ["x", "W", "b"], ["c"]),
+            N("BatchNormalization", ["c", "g", "be", "m", "v"], ["y"]),
+        ],
+        [1, 2, 5, 5],
+        {
+            "W": np.ones((3, 2, 3, 3), np.float32),
+            "b": np.ones(3, np.float32),
+            "g": np.array([1, 2, 3], np.float32),
+            "be": np.zeros(3, np.float32),
+            "m": np.ones(3, np.float32),
+            "v": np.ones(3, np.float32),
+        },
+    )
+    g = nnrange.load(model)
+    assert [n.op for n in g] == ["Conv"]
+    x = np.random.default_rng(0).normal(size=(2, 1, 2, 5, 5)).astype(np.float32)
+    assert close(g.forward(x.astype(np.float64)), np.stack([_ort(model, xi) for xi in x]))

@@ -9,30 +9,36 @@ from conftest import benchmarks_dir
 from nnrange import SpecError
 from nnrange.spec import load_vnnlib, parse_vnnlib
 
-HEAD = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+HEAD = "".join(f"(declare-const {v} Real)\n" for v in ("X_0", "X_1", "Y_0", "Y_1"))
 
 
 def test_box_and_single_output_constraint():
-    p = parse_vnnlib(HEAD + """
+    p = parse_vnnlib(
+        HEAD
+        + """
         ; comment
         (assert (>= X_0 -1)) (assert (<= X_0 1.5))
         (assert (<= -2 X_1)) (assert (>= 3e-1 X_1))
         (assert (<= Y_0 Y_1))
-    """)
+    """
+    )
     (case,) = p.cases
     np.testing.assert_array_equal(case.lo, [-1, -2])
     np.testing.assert_array_equal(case.hi, [1.5, 0.3])
-    (a, b), = case.unsafe
+    ((a, b),) = case.unsafe
     np.testing.assert_array_equal(a, [[1, -1]])  # y0 - y1 <= 0
     np.testing.assert_array_equal(b, [0])
     assert p.is_unsafe([0, 1]) and not p.is_unsafe([1, 0])
 
 
 def test_linear_terms_and_disjunction_of_outputs():
-    p = parse_vnnlib(HEAD + """
+    p = parse_vnnlib(
+        HEAD
+        + """
         (assert (and (>= X_0 0) (<= X_0 1) (>= X_1 0) (<= X_1 1)))
         (assert (or (and (>= (+ Y_0 (* 2 Y_1)) 3) (<= Y_0 1)) (>= (- Y_1 Y_0) 0.5)))
-    """)
+    """
+    )
     (case,) = p.cases
     assert len(case.unsafe) == 2
     a0, b0 = case.unsafe[0]
@@ -42,11 +48,14 @@ def test_linear_terms_and_disjunction_of_outputs():
 
 
 def test_disjunction_of_input_boxes():
-    p = parse_vnnlib(HEAD + """
+    p = parse_vnnlib(
+        HEAD
+        + """
         (assert (or (and (>= X_0 0) (<= X_0 1) (>= X_1 0) (<= X_1 1))
                     (and (>= X_0 2) (<= X_0 3) (>= X_1 0) (<= X_1 1))))
         (assert (<= Y_0 0))
-    """)
+    """
+    )
     assert [c.lo[0] for c in p.cases] == [0, 2]
 
 
@@ -69,7 +78,9 @@ def test_unsupported_operator_and_unbounded_input():
 
 def test_contradictory_box():
     with pytest.raises(SpecError, match="contradictory"):
-        parse_vnnlib(HEAD + "(assert (<= X_0 0)) (assert (>= X_0 1)) (assert (<= X_1 1)) (assert (>= X_1 0))")
+        parse_vnnlib(
+            HEAD + "(assert (<= X_0 0)) (assert (>= X_0 1)) (assert (<= X_1 1)) (assert (>= X_1 0))"
+        )
 
 
 def test_missing_file(tmp_path):

@@ -23,8 +23,9 @@ class Engine:
 
 ENGINES: dict[str, Engine] = {
     "ibp": Engine("ibp", ibp.run, True, False, "interval bound propagation (fast, loose)"),
-    "sample": Engine("sample", sampling.run, False, True,
-                     "inner bounds from centre, corners and uniform samples"),
+    "sample": Engine(
+        "sample", sampling.run, False, True, "inner bounds from centre, corners and uniform samples"
+    ),
 }
 
 ALIASES: dict[str, str] = {

@@ -34,12 +34,16 @@ def evaluate(graph: Graph, points: np.ndarray) -> np.ndarray:
     flat = points.reshape(b * p, *graph.input_shape)
     width = max([graph.input_size] + [int(np.prod(n.out_shape)) for n in graph])
     step = max(1, _CHUNK_VALUES // max(width, 1))
-    out = [graph.forward(flat[i:i + step]).reshape(-1, graph.output_size) for i in range(0, b * p, step)]
+    out = [
+        graph.forward(flat[i : i + step]).reshape(-1, graph.output_size)
+        for i in range(0, b * p, step)
+    ]
     return np.concatenate(out).reshape(b, p, graph.output_size)
 
 
-def inner_from_points(graph: Graph, box: Box, points: np.ndarray, method: str,
-                      elapsed: float = 0.0) -> BoundsResult:
+def inner_from_points(
+    graph: Graph, box: Box, points: np.ndarray, method: str, elapsed: float = 0.0
+) -> BoundsResult:
     """Inner bounds and witnesses from evaluated points."""
     t0 = time.perf_counter()
     values = evaluate(graph, points)
@@ -47,17 +51,24 @@ def inner_from_points(graph: Graph, box: Box, points: np.ndarray, method: str,
     i_hi = values.argmax(axis=1)
     rows = np.arange(box.n)[:, None]
     return BoundsResult(
-        n_boxes=box.n, n_outputs=graph.output_size, input_shape=graph.input_shape,
+        n_boxes=box.n,
+        n_outputs=graph.output_size,
+        input_shape=graph.input_shape,
         output_shape=graph.output_shape,
-        inner_lower=values.min(axis=1), inner_upper=values.max(axis=1),
-        witness_lower=points[rows, i_lo], witness_upper=points[rows, i_hi],
-        method=method, batched=box.batched,
+        inner_lower=values.min(axis=1),
+        inner_upper=values.max(axis=1),
+        witness_lower=points[rows, i_lo],
+        witness_upper=points[rows, i_hi],
+        method=method,
+        batched=box.batched,
         timings={method: elapsed + time.perf_counter() - t0},
     )
 
 
-def run(graph: Graph, box: Box, samples: int = 1000, corners: int = 256, seed: int = 0) -> BoundsResult:
-    """Inner bounds from the box centre, up to ``corners`` corners and ``samples`` uniform points."""
+def run(
+    graph: Graph, box: Box, samples: int = 1000, corners: int = 256, seed: int = 0
+) -> BoundsResult:
+    """Inner bounds from the box centre, ``corners`` corners and ``samples`` uniform points."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     points = candidate_points(box, samples, corners, rng)

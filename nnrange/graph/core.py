@@ -60,7 +60,8 @@ class Node:
 
     def __repr__(self) -> str:
         extra = self.describe()
-        return f"<{self.op} '{self.name}' {self.in_shapes}->{self.out_shape}{' ' + extra if extra else ''}>"
+        extra = f" {extra}" if extra else ""
+        return f"<{self.op} '{self.name}' {self.in_shapes}->{self.out_shape}{extra}>"
 
 
 class LinearNode(Node):
@@ -160,7 +161,9 @@ class Graph:
         self.input_name = input_name
         self.input_shape: Shape = tuple(int(d) for d in input_shape)
         if any(d <= 0 for d in self.input_shape):
-            raise GraphError(f"input '{input_name}' has a non-positive dimension: {self.input_shape}")
+            raise GraphError(
+                f"input '{input_name}' has a non-positive dimension: {self.input_shape}"
+            )
         self.output = output
         self.nodes: dict[str, Node] = {}
         self.shapes: dict[str, Shape] = {input_name: self.input_shape}
@@ -175,7 +178,9 @@ class Graph:
             except GraphError:
                 raise
             except (ValueError, IndexError) as exc:
-                raise node.fail(f"inputs of shape {[self.shapes[i] for i in node.inputs]}: {exc}") from exc
+                raise node.fail(
+                    f"inputs of shape {[self.shapes[i] for i in node.inputs]}: {exc}"
+                ) from exc
             self.nodes[node.name] = node
             self.shapes[node.name] = node.out_shape
         if output not in self.shapes:
@@ -249,15 +254,31 @@ class Graph:
             x = x[None]
         elif x.shape[1:] != self.input_shape:
             raise GraphError(
-                f"forward expects shape {self.input_shape} or (B, *{self.input_shape}), got {x.shape}"
+                f"forward expects shape {self.input_shape} or (B, *{self.input_shape}), "
+                f"got {x.shape}"
             )
         values: dict[str, np.ndarray] = {self.input_name: x}
+        last_use = {} if all_values else self.last_uses()
         for node in self.nodes.values():
             values[node.name] = node.forward(*(values[i] for i in node.inputs))
+            for name in last_use.get(node.name, ()):
+                del values[name]  # free intermediate tensors as soon as possible
         if all_values:
             return values
         y = values[self.output]
         return y[0] if single else y
+
+    def last_uses(self) -> dict[str, list[str]]:
+        """For each node, the tensors (other than the output) read for the last time there."""
+        last: dict[str, str] = {}
+        for node in self.nodes.values():
+            for i in node.inputs:
+                last[i] = node.name
+        out: dict[str, list[str]] = {}
+        for tensor, node in last.items():
+            if tensor != self.output:
+                out.setdefault(node, []).append(tensor)
+        return out
 
     def summary(self) -> list[dict]:
         """One row per node: name, op, kind, inputs, output shape, parameter count."""

@@ -24,7 +24,11 @@ def _unbroadcast(g: np.ndarray, in_shape: Shape) -> np.ndarray:
     extra = len(out_shape) - len(in_shape)
     if extra:
         g = g.sum(axis=tuple(range(1, 1 + extra)))
-    axes = tuple(1 + i for i, (n, m) in enumerate(zip(in_shape, g.shape[1:], strict=True)) if n == 1 and m != 1)
+    axes = tuple(
+        1 + i
+        for i, (n, m) in enumerate(zip(in_shape, g.shape[1:], strict=True))
+        if n == 1 and m != 1
+    )
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g
@@ -69,14 +73,19 @@ class Dense(LinearNode):
             raise self.fail(f"input shape {s} does not end in {self.weight.shape[0]} features")
         return (*s[:-1], self.weight.shape[1])
 
+    @staticmethod
+    def _matmul(x, w):
+        # 2-D products hit one BLAS call; numpy would loop over extra leading axes.
+        return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1])
+
     def linear(self, x):
-        return x @ self.weight
+        return self._matmul(x, self.weight)
 
     def abs_linear(self, x):
-        return x @ self.abs_weight
+        return self._matmul(x, self.abs_weight)
 
     def backward(self, a):
-        return [a @ self.weight.T]
+        return [self._matmul(a, self.weight.T)]
 
     def params(self):
         return self.weight.size + (0 if self.bias is None else self.bias.size)
@@ -95,8 +104,9 @@ class Conv(LinearNode):
 
     op = "Conv"
 
-    def __init__(self, name, inputs, weight, bias, window: Window, groups=1, channels_last=False,
-                 source=None):
+    def __init__(
+        self, name, inputs, weight, bias, window: Window, groups=1, channels_last=False, source=None
+    ):
         super().__init__(name, inputs, source)
         self.weight = np.asarray(weight, dtype=np.float64)
         self.window = window
@@ -106,7 +116,9 @@ class Conv(LinearNode):
         if self.weight.ndim != nsp + 2:
             raise self.fail(f"weight shape {self.weight.shape} does not match a {nsp}-D kernel")
         if self.weight.shape[0] % self.groups:
-            raise self.fail(f"{self.weight.shape[0]} output channels not divisible by groups={groups}")
+            raise self.fail(
+                f"{self.weight.shape[0]} output channels not divisible by groups={groups}"
+            )
         c_out = self.weight.shape[0]
         g, cg = self.groups, self.weight.shape[1]
         k = int(np.prod(window.kernel))
@@ -121,9 +133,12 @@ class Conv(LinearNode):
         lead, c, sp = _split_layout(s, self.window.ndim, self.channels_last)
         if c != self.weight.shape[1] * self.groups:
             raise self.fail(
-                f"input has {c} channels but the kernel expects {self.weight.shape[1] * self.groups}"
+                f"input has {c} channels but the kernel expects "
+                f"{self.weight.shape[1] * self.groups}"
             )
-        return _join_layout(lead, self.weight.shape[0], self.window.output_spatial(sp), self.channels_last)
+        return _join_layout(
+            lead, self.weight.shape[0], self.window.output_spatial(sp), self.channels_last
+        )
 
     def _in_spatial(self):
         return _split_layout(self.in_shapes[0], self.window.ndim, self.channels_last)[2]
@@ -134,7 +149,9 @@ class Conv(LinearNode):
         xc = _channels_first(x, nsp, self.channels_last)
         batch_shape = xc.shape[: -nsp - 1]
         xp = self.window.pad(xc.reshape(-1, *xc.shape[-nsp - 1 :]))
-        cols = np.stack([xp[(slice(None), slice(None), *sl)] for _, sl in self.window.offsets(sp)], axis=2)
+        cols = np.stack(
+            [xp[(slice(None), slice(None), *sl)] for _, sl in self.window.offsets(sp)], axis=2
+        )
         n, c, k = cols.shape[:3]
         out_sp = cols.shape[3:]
         cols = cols.reshape(n, self.groups, (c // self.groups) * k, *out_sp)
@@ -171,8 +188,9 @@ class Conv(LinearNode):
 
     def describe(self):
         w = self.window
-        return (f"k={w.kernel} s={w.strides} d={w.dilations} pads={w.pads_begin}/{w.pads_end}"
-                + (f" groups={self.groups}" if self.groups > 1 else ""))
+        return f"k={w.kernel} s={w.strides} d={w.dilations} pads={w.pads_begin}/{w.pads_end}" + (
+            f" groups={self.groups}" if self.groups > 1 else ""
+        )
 
 
 class AvgPool(LinearNode):
@@ -185,8 +203,16 @@ class AvgPool(LinearNode):
     op = "AvgPool"
     nonnegative = True
 
-    def __init__(self, name, inputs, window: Window, count_include_pad=False, ceil_mode=False,
-                 channels_last=False, source=None):
+    def __init__(
+        self,
+        name,
+        inputs,
+        window: Window,
+        count_include_pad=False,
+        ceil_mode=False,
+        channels_last=False,
+        source=None,
+    ):
         super().__init__(name, inputs, source)
         self.explicit = window
         self.count_include_pad = bool(count_include_pad)
@@ -198,10 +224,18 @@ class AvgPool(LinearNode):
         lead, c, sp = _split_layout(s, self.explicit.ndim, self.channels_last)
         w = self.explicit
         extra = ceil_mode_extra(sp, w) if self.ceil_mode else (0,) * w.ndim
-        self.window = Window(w.kernel, w.strides, w.dilations, w.pads_begin,
-                             tuple(e + x for e, x in zip(w.pads_end, extra, strict=True)))
-        mask = np.pad(np.ones(sp), list(zip(w.pads_begin, w.pads_end, strict=True)),
-                      constant_values=1.0 if self.count_include_pad else 0.0)
+        self.window = Window(
+            w.kernel,
+            w.strides,
+            w.dilations,
+            w.pads_begin,
+            tuple(e + x for e, x in zip(w.pads_end, extra, strict=True)),
+        )
+        mask = np.pad(
+            np.ones(sp),
+            list(zip(w.pads_begin, w.pads_end, strict=True)),
+            constant_values=1.0 if self.count_include_pad else 0.0,
+        )
         mask = np.pad(mask, [(0, e) for e in extra])
         count = sum(mask[sl] for _, sl in self.window.offsets(sp))
         self.inv_count = np.where(count > 0, 1.0 / np.maximum(count, 1e-300), 0.0)
@@ -270,7 +304,7 @@ class Affine(LinearNode):
 
 
 class Sum(LinearNode):
-    """``y = sum_i c_i * x_i`` of several variable tensors, with broadcasting (Add, Sub, Average)."""
+    """``y = sum_i c_i * x_i`` of variable tensors, with broadcasting (Add, Sub, Average)."""
 
     op = "Sum"
 
@@ -296,8 +330,10 @@ class Sum(LinearNode):
         return self._combine(xs, [abs(c) for c in self.coefficients])
 
     def backward(self, a):
-        return [_unbroadcast(c * a, s).reshape(a.shape[0], *s)
-                for c, s in zip(self.coefficients, self.in_shapes, strict=True)]
+        return [
+            _unbroadcast(c * a, s).reshape(a.shape[0], *s)
+            for c, s in zip(self.coefficients, self.in_shapes, strict=True)
+        ]
 
     def describe(self):
         return " ".join(f"{c:+g}" for c in self.coefficients)
@@ -373,18 +409,27 @@ class Pad(LinearNode):
             raise self.fail(f"{len(self.pads_begin)} pad widths for a tensor of {len(s)} axes")
         out = tuple(n + b + e for n, b, e in zip(s, self.pads_begin, self.pads_end, strict=True))
         if any(d <= 0 for d in out):
-            raise self.fail(f"padding {self.pads_begin}/{self.pads_end} leaves an empty axis in {s}")
+            raise self.fail(
+                f"padding {self.pads_begin}/{self.pads_end} leaves an empty axis in {s}"
+            )
         self._crop = (slice(None),) + tuple(
             slice(max(-b, 0), n - max(-e, 0))
             for n, b, e in zip(s, self.pads_begin, self.pads_end, strict=True)
         )
-        self._widths = [(0, 0)] + [(max(b, 0), max(e, 0)) for b, e in zip(self.pads_begin, self.pads_end, strict=True)]
+        self._widths = [(0, 0)] + [
+            (max(b, 0), max(e, 0)) for b, e in zip(self.pads_begin, self.pads_end, strict=True)
+        ]
         self._inner = (slice(None),) + tuple(
-            slice(w0, w0 + sl.stop - sl.start) for (w0, _), sl in zip(self._widths[1:], self._crop[1:], strict=True)
+            slice(w0, w0 + sl.stop - sl.start)
+            for (w0, _), sl in zip(self._widths[1:], self._crop[1:], strict=True)
         )
-        self._uncrop = [(0, 0)] + [(max(-b, 0), max(-e, 0)) for b, e in zip(self.pads_begin, self.pads_end, strict=True)]
+        self._uncrop = [(0, 0)] + [
+            (max(-b, 0), max(-e, 0)) for b, e in zip(self.pads_begin, self.pads_end, strict=True)
+        ]
         if self.value != 0.0:
-            self.bias = np.pad(np.zeros(s)[self._crop[1:]], self._widths[1:], constant_values=self.value)
+            self.bias = np.pad(
+                np.zeros(s)[self._crop[1:]], self._widths[1:], constant_values=self.value
+            )
         return out
 
     def linear(self, x):
@@ -414,10 +459,14 @@ class Concat(LinearNode):
             raise self.fail(f"axis {self.axis} out of range for shape {shapes[0]}")
         self.axis = axis
         for s in shapes:
-            if len(s) != nd or any(a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):
+            if len(s) != nd or any(
+                a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis
+            ):
                 raise self.fail(f"inputs of shapes {list(shapes)} differ outside axis {axis}")
         self._splits = np.cumsum([s[axis] for s in shapes])[:-1]
-        return tuple(sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(shapes[0]))
+        return tuple(
+            sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(shapes[0])
+        )
 
     def linear(self, *xs):
         return np.concatenate(xs, axis=self.axis + 1)

@@ -15,8 +15,9 @@ class MaxPool(NonlinearNode):
 
     op = "MaxPool"
 
-    def __init__(self, name, inputs, window: Window, ceil_mode=False, channels_last=False,
-                 source=None):
+    def __init__(
+        self, name, inputs, window: Window, ceil_mode=False, channels_last=False, source=None
+    ):
         super().__init__(name, inputs, source)
         self.window = window
         self.ceil_mode = bool(ceil_mode)
@@ -27,11 +28,20 @@ class MaxPool(NonlinearNode):
         lead, c, sp = _split_layout(s, w.ndim, self.channels_last)
         if self.ceil_mode:
             extra = ceil_mode_extra(sp, w)
-            self.window = Window(w.kernel, w.strides, w.dilations, w.pads_begin,
-                                 tuple(e + x for e, x in zip(w.pads_end, extra, strict=True)))
+            self.window = Window(
+                w.kernel,
+                w.strides,
+                w.dilations,
+                w.pads_begin,
+                tuple(e + x for e, x in zip(w.pads_end, extra, strict=True)),
+            )
             self.ceil_mode = False
-        if any(p >= d * (k - 1) + 1 for p, k, d in zip(
-                self.window.pads_begin, self.window.kernel, self.window.dilations, strict=True)):
+        if any(
+            p >= d * (k - 1) + 1
+            for p, k, d in zip(
+                self.window.pads_begin, self.window.kernel, self.window.dilations, strict=True
+            )
+        ):
             raise self.fail("padding as wide as the window would create windows with no input cell")
         self._spatial = sp
         return _join_layout(lead, c, self.window.output_spatial(sp), self.channels_last)

@@ -29,7 +29,12 @@ class Window:
     def output_spatial(self, in_spatial: tuple[int, ...]) -> tuple[int, ...]:
         out = []
         for n, k, s, d, pb, pe in zip(
-            in_spatial, self.kernel, self.strides, self.dilations, self.pads_begin, self.pads_end,
+            in_spatial,
+            self.kernel,
+            self.strides,
+            self.dilations,
+            self.pads_begin,
+            self.pads_end,
             strict=True,
         ):
             extent = d * (k - 1) + 1
@@ -45,9 +50,12 @@ class Window:
         """Yield ``(kernel_index, slices)``: slices into the padded spatial axes per offset."""
         out = self.output_spatial(in_spatial)
         for idx in itertools.product(*(range(k) for k in self.kernel)):
-            yield idx, tuple(
-                slice(i * d, i * d + (o - 1) * s + 1, s)
-                for i, d, o, s in zip(idx, self.dilations, out, self.strides, strict=True)
+            yield (
+                idx,
+                tuple(
+                    slice(i * d, i * d + (o - 1) * s + 1, s)
+                    for i, d, o, s in zip(idx, self.dilations, out, self.strides, strict=True)
+                ),
             )
 
     def pad(self, x: np.ndarray, value: float = 0.0) -> np.ndarray:
@@ -62,10 +70,16 @@ class Window:
     def crop(self, g: np.ndarray, in_spatial: tuple[int, ...]) -> np.ndarray:
         """Inverse of ``pad`` for the transpose: drop the padded border."""
         lead = (slice(None),) * (g.ndim - self.ndim)
-        return g[lead + tuple(slice(pb, pb + n) for pb, n in zip(self.pads_begin, in_spatial, strict=True))]
+        return g[
+            lead
+            + tuple(slice(pb, pb + n) for pb, n in zip(self.pads_begin, in_spatial, strict=True))
+        ]
 
     def padded_spatial(self, in_spatial: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(n + pb + pe for n, pb, pe in zip(in_spatial, self.pads_begin, self.pads_end, strict=True))
+        return tuple(
+            n + pb + pe
+            for n, pb, pe in zip(in_spatial, self.pads_begin, self.pads_end, strict=True)
+        )
 
 
 def same_padding(
@@ -75,7 +89,7 @@ def same_padding(
     dilations: tuple[int, ...],
     extra_at_end: bool = True,
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Padding that gives ``ceil(n / stride)`` outputs (TensorFlow 'same', ONNX SAME_UPPER/LOWER)."""
+    """Padding giving ``ceil(n / stride)`` outputs (TensorFlow 'same', ONNX SAME_UPPER/LOWER)."""
     begin, end = [], []
     for n, k, s, d in zip(in_spatial, kernel, strides, dilations, strict=True):
         out = -(-n // s)
@@ -86,17 +100,20 @@ def same_padding(
     return tuple(begin), tuple(end)
 
 
-def ceil_mode_extra(
-    in_spatial: tuple[int, ...], window: Window
-) -> tuple[int, ...]:
+def ceil_mode_extra(in_spatial: tuple[int, ...], window: Window) -> tuple[int, ...]:
     """Extra end padding so that the output size is rounded up (pooling ``ceil_mode``).
 
     As in ONNX/PyTorch, a last window must start inside the input or the begin padding.
     """
     extra = []
     for n, k, s, d, pb, pe in zip(
-        in_spatial, window.kernel, window.strides, window.dilations, window.pads_begin,
-        window.pads_end, strict=True,
+        in_spatial,
+        window.kernel,
+        window.strides,
+        window.dilations,
+        window.pads_begin,
+        window.pads_end,
+        strict=True,
     ):
         extent = d * (k - 1) + 1
         span = n + pb + pe - extent

@@ -6,21 +6,28 @@ import os
 
 from ..errors import ModelLoadError
 from ..graph import Graph
+from ..graph.simplify import simplify as _simplify
 
 _ONNX_SUFFIXES = {".onnx"}
 _KERAS_SUFFIXES = {".keras", ".h5", ".hdf5"}
 
 
-def load(model, *, input_shape=None, output: str | None = None) -> Graph:
+def load(model, *, input_shape=None, output: str | None = None, simplify: bool = True) -> Graph:
     """Load ``model`` into nnrange's layer graph.
 
     ``model`` may be a path to an ``.onnx``, ``.keras`` or ``.h5`` file, an ``onnx.ModelProto``,
     an in-memory Keras model, or an already loaded ``Graph`` (returned as is).
     ``input_shape`` fixes symbolic input dimensions (ONNX); ``output`` picks one of several
-    ONNX outputs.
+    ONNX outputs. ``simplify`` folds bias adds, BatchNorm and other constant affine steps into
+    the Dense/Conv node before them (same function, fewer nodes).
     """
     if isinstance(model, Graph):
         return model
+    graph = _convert(model, input_shape, output)
+    return _simplify(graph) if simplify else graph
+
+
+def _convert(model, input_shape, output) -> Graph:
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         suffix = os.path.splitext(path)[1].lower()

@@ -46,8 +46,15 @@ from ..graph.window import same_padding
 
 _MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 _IDENTITY_LAYERS = {
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity",
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "ActivityRegularization",
+    "Identity",
 }
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
@@ -77,20 +84,39 @@ def _activation_nodes(name: str, x: str, act: str, source: str) -> list[Node]:
     if act == "elu":
         return [Elu(name, [x], 1.0, source=source)]
     if act == "selu":
-        return [Elu(name + "/elu", [x], _SELU_ALPHA, source=source),
-                Affine(name, [name + "/elu"], scale=np.array(_SELU_SCALE), source=source, op="Scale")]
+        return [
+            Elu(name + "/elu", [x], _SELU_ALPHA, source=source),
+            Affine(name, [name + "/elu"], scale=np.array(_SELU_SCALE), source=source, op="Scale"),
+        ]
     if act == "hard_sigmoid":
-        return [Affine(name + "/affine", [x], scale=np.array(1 / 6), shift=np.array(0.5),
-                       source=source, op="HardSigmoid"),
-                Clip(name, [name + "/affine"], 0.0, 1.0, source=source)]
+        return [
+            Affine(
+                name + "/affine",
+                [x],
+                scale=np.array(1 / 6),
+                shift=np.array(0.5),
+                source=source,
+                op="HardSigmoid",
+            ),
+            Clip(name, [name + "/affine"], 0.0, 1.0, source=source),
+        ]
     if act == "softmax":
         return [Softmax(name, [x], -1, source=source)]
     raise _Unsupported(f"activation {act!r} is not supported")
 
 
 SUPPORTED_ACTIVATIONS = {
-    "linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "selu",
-    "hard_sigmoid", "softmax",
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "elu",
+    "selu",
+    "hard_sigmoid",
+    "softmax",
 }
 
 
@@ -157,7 +183,7 @@ def _channels_last(layer) -> bool:
 
 
 def _spatial(shape, nsp, channels_last):
-    return shape[-nsp - 1:-1] if channels_last else shape[-nsp:]
+    return shape[-nsp - 1 : -1] if channels_last else shape[-nsp:]
 
 
 def _w(v) -> np.ndarray:
@@ -183,12 +209,14 @@ def _conv(ctx, layer, xs, name):
     cl = _channels_last(layer)
     sp = _spatial(ctx.shapes[xs[0]], nsp, cl)
     k = tuple(kernel.shape[:nsp])
-    window = _window_for(layer, sp, k, _tuple(layer.strides, nsp), _tuple(layer.dilation_rate, nsp),
-                         layer.padding)
+    window = _window_for(
+        layer, sp, k, _tuple(layer.strides, nsp), _tuple(layer.dilation_rate, nsp), layer.padding
+    )
     weight = np.transpose(kernel, (nsp + 1, nsp, *range(nsp)))
     bias = _w(layer.bias) if layer.use_bias else None
-    out = ctx.emit(Conv(name, xs, weight, bias, window, getattr(layer, "groups", 1), cl,
-                        source=layer.name))
+    out = ctx.emit(
+        Conv(name, xs, weight, bias, window, getattr(layer, "groups", 1), cl, source=layer.name)
+    )
     return _with_activation(ctx, layer, name, out)
 
 
@@ -199,8 +227,9 @@ def _depthwise_conv(ctx, layer, xs, name):
     sp = _spatial(ctx.shapes[xs[0]], nsp, cl)
     k = tuple(kernel.shape[:nsp])
     c_in, mult = kernel.shape[-2:]
-    window = _window_for(layer, sp, k, _tuple(layer.strides, nsp), _tuple(layer.dilation_rate, nsp),
-                         layer.padding)
+    window = _window_for(
+        layer, sp, k, _tuple(layer.strides, nsp), _tuple(layer.dilation_rate, nsp), layer.padding
+    )
     weight = np.moveaxis(kernel, (nsp, nsp + 1), (0, 1)).reshape(c_in * mult, 1, *k)
     bias = _w(layer.bias) if layer.use_bias else None
     out = ctx.emit(Conv(name, xs, weight, bias, window, c_in, cl, source=layer.name))
@@ -217,8 +246,16 @@ def _batchnorm(ctx, layer, xs, name):
     beta = _w(layer.beta) if layer.center else np.zeros_like(mean)
     scale = gamma / np.sqrt(var + layer.epsilon)
     shift = beta - mean * scale
-    return ctx.emit(Affine(name, xs, scale.reshape(pshape), shift.reshape(pshape),
-                           source=layer.name, op="BatchNorm"))
+    return ctx.emit(
+        Affine(
+            name,
+            xs,
+            scale.reshape(pshape),
+            shift.reshape(pshape),
+            source=layer.name,
+            op="BatchNorm",
+        )
+    )
 
 
 def _activation_layer(ctx, layer, xs, name):
@@ -228,11 +265,18 @@ def _activation_layer(ctx, layer, xs, name):
 
 def _relu_layer(ctx, layer, xs, name):
     cfg = layer.get_config()
-    slope, thr, top = cfg.get("negative_slope", 0.0), cfg.get("threshold", 0.0), cfg.get("max_value")
+    slope, thr, top = (
+        cfg.get("negative_slope", 0.0),
+        cfg.get("threshold", 0.0),
+        cfg.get("max_value"),
+    )
     if thr:
         raise _Unsupported(f"threshold={thr} (a discontinuous ReLU) is not supported")
-    first = (LeakyRelu(name if top is None else name + "/leaky", xs, slope, source=layer.name)
-             if slope else Relu(name if top is None else name + "/relu", xs, source=layer.name))
+    first = (
+        LeakyRelu(name if top is None else name + "/leaky", xs, slope, source=layer.name)
+        if slope
+        else Relu(name if top is None else name + "/relu", xs, source=layer.name)
+    )
     out = ctx.emit(first)
     if top is not None:
         out = ctx.emit(Clip(name, [out], -np.inf if slope else 0.0, float(top), source=layer.name))
@@ -253,8 +297,9 @@ def _softmax_layer(ctx, layer, xs, name):
     if not isinstance(axis, int):
         raise _Unsupported(f"softmax over several axes {axis}")
     ndim = len(ctx.shapes[xs[0]])
-    return ctx.emit(Softmax(name, xs, _sample_axis(axis, ndim) if axis >= 0 else axis,
-                            source=layer.name))
+    return ctx.emit(
+        Softmax(name, xs, _sample_axis(axis, ndim) if axis >= 0 else axis, source=layer.name)
+    )
 
 
 def _pool(kind):
@@ -268,8 +313,10 @@ def _pool(kind):
         window = _window_for(layer, sp, size, strides, (1,) * nsp, layer.padding)
         if kind == "max":
             return ctx.emit(MaxPool(name, xs, window, channels_last=cl, source=layer.name))
-        return ctx.emit(AvgPool(name, xs, window, count_include_pad=False, channels_last=cl,
-                                source=layer.name))
+        return ctx.emit(
+            AvgPool(name, xs, window, count_include_pad=False, channels_last=cl, source=layer.name)
+        )
+
     return handler
 
 
@@ -282,13 +329,17 @@ def _global_pool(kind):
         ones, zeros = (1,) * nsp, (0,) * nsp
         window = Window(tuple(sp), ones, ones, zeros, zeros)
         pooled = name if layer.keepdims else name + "/pool"
-        node = (MaxPool(pooled, xs, window, channels_last=cl, source=layer.name) if kind == "max"
-                else AvgPool(pooled, xs, window, channels_last=cl, source=layer.name))
+        node = (
+            MaxPool(pooled, xs, window, channels_last=cl, source=layer.name)
+            if kind == "max"
+            else AvgPool(pooled, xs, window, channels_last=cl, source=layer.name)
+        )
         out = ctx.emit(node)
         if layer.keepdims:
             return out
         channels = shape[-1] if cl else shape[0]
         return ctx.emit(Reshape(name, [out], (channels,), source=layer.name, op="Squeeze"))
+
     return handler
 
 
@@ -296,8 +347,11 @@ def _flatten(ctx, layer, xs, name):
     shape = ctx.shapes[xs[0]]
     x = xs[0]
     if not _channels_last(layer) and len(shape) > 1:
-        x = ctx.emit(Transpose(name + "/to_channels_last", [x], (*range(1, len(shape)), 0),
-                               source=layer.name))
+        x = ctx.emit(
+            Transpose(
+                name + "/to_channels_last", [x], (*range(1, len(shape)), 0), source=layer.name
+            )
+        )
     return ctx.emit(Reshape(name, [x], (int(np.prod(shape)),), source=layer.name, op="Flatten"))
 
 
@@ -318,14 +372,16 @@ def _merge(coefficients):
     def handler(ctx, layer, xs, name):
         n = len(xs)
         return ctx.emit(Sum(name, xs, coefficients(n), source=layer.name))
+
     return handler
 
 
 def _concatenate(ctx, layer, xs, name):
     ndim = len(ctx.shapes[xs[0]])
     axis = layer.axis
-    return ctx.emit(Concat(name, xs, _sample_axis(axis, ndim) if axis >= 0 else axis,
-                           source=layer.name))
+    return ctx.emit(
+        Concat(name, xs, _sample_axis(axis, ndim) if axis >= 0 else axis, source=layer.name)
+    )
 
 
 def _zero_padding(sign):
@@ -339,12 +395,14 @@ def _zero_padding(sign):
         end = [sign * int(p[1]) for p in pairs]
         begin, end = (begin + [0], end + [0]) if cl else ([0] + begin, [0] + end)
         return ctx.emit(Pad(name, xs, begin, end, 0.0, source=layer.name))
+
     return handler
 
 
 def _rescaling(ctx, layer, xs, name):
-    return ctx.emit(Affine(name, xs, _w(layer.scale), _w(layer.offset), source=layer.name,
-                           op="Rescaling"))
+    return ctx.emit(
+        Affine(name, xs, _w(layer.scale), _w(layer.offset), source=layer.name, op="Rescaling")
+    )
 
 
 def _normalization(ctx, layer, xs, name):
@@ -407,8 +465,10 @@ LAYERS: dict[str, Callable] = {
 def _layer_problem(class_name: str, config: dict, module: str | None) -> str | None:
     """Why a layer (from its saved or live config) cannot be converted, or None."""
     if class_name == "Lambda":
-        return ("Lambda layers hold arbitrary Python code, which nnrange never runs or analyses; "
-                "replace it with built-in layers")
+        return (
+            "Lambda layers hold arbitrary Python code, which nnrange never runs or analyses; "
+            "replace it with built-in layers"
+        )
     if module is not None and not module.startswith("keras"):
         return f"custom layer from module '{module}' (only built-in Keras layers are supported)"
     if class_name in _MODEL_CLASSES or class_name == "InputLayer" or class_name in _IDENTITY_LAYERS:
@@ -430,10 +490,13 @@ def _config_problems(cfg: dict, problems: list) -> None:
         registered = cfg.get("registered_name")
         if registered and registered != class_name and ">" in str(registered):
             module = module or "custom"
-            problems.append((class_name, inner.get("name", "?"),
-                             f"custom layer registered as '{registered}'"))
+            problems.append(
+                (class_name, inner.get("name", "?"), f"custom layer registered as '{registered}'")
+            )
             return
-        reason = _layer_problem(class_name, inner, module if module and module != "keras.layers" else None)
+        reason = _layer_problem(
+            class_name, inner, module if module and module != "keras.layers" else None
+        )
         if reason:
             problems.append((class_name, inner.get("name", "?"), reason))
         return
@@ -452,14 +515,18 @@ def _read_saved_config(path: str) -> dict:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
             if raw is None:
-                raise ModelLoadError(f"{path}: this HDF5 file holds weights only, no model "
-                                     "configuration; save the whole model (model.save)")
+                raise ModelLoadError(
+                    f"{path}: this HDF5 file holds weights only, no model "
+                    "configuration; save the whole model (model.save)"
+                )
             return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"{path}: not a readable Keras {suffix} file ({type(exc).__name__}: "
-                             f"{exc}); is it truncated or in another format?") from exc
+        raise ModelLoadError(
+            f"{path}: not a readable Keras {suffix} file ({type(exc).__name__}: "
+            f"{exc}); is it truncated or in another format?"
+        ) from exc
 
 
 # ---------------------------------------------------------------------- model walking
@@ -517,8 +584,13 @@ def _convert_model(ctx: _Context, model, xs: list[str]) -> str:
                 continue
             if not isinstance(op, keras.layers.Layer):
                 raise UnsupportedOperatorError(
-                    [(type(op).__name__, getattr(op, "name", "?"),
-                      "raw tensor operation in a functional model; use a Keras layer instead")],
+                    [
+                        (
+                            type(op).__name__,
+                            getattr(op, "name", "?"),
+                            "raw tensor operation in a functional model; use a Keras layer instead",
+                        )
+                    ],
                     "Keras model",
                 )
             inputs = [names[id(t)] for t in node.input_tensors]
@@ -543,8 +615,9 @@ def load_keras(model, *, input_shape=None) -> Graph:
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
-            raise ModelLoadError(f"{path}: Keras could not load the model ({type(exc).__name__}: "
-                                 f"{exc})") from exc
+            raise ModelLoadError(
+                f"{path}: Keras could not load the model ({type(exc).__name__}: {exc})"
+            ) from exc
     import keras
 
     if not isinstance(model, keras.Model):
@@ -554,12 +627,15 @@ def load_keras(model, *, input_shape=None) -> Graph:
     if problems:
         raise UnsupportedOperatorError(problems, source)
     if len(model.inputs) != 1:
-        raise ModelLoadError(f"{source}: nnrange needs a model with one input, this one has "
-                             f"{len(model.inputs)}")
+        raise ModelLoadError(
+            f"{source}: nnrange needs a model with one input, this one has {len(model.inputs)}"
+        )
     shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
     if any(d is None for d in shape):
-        raise ModelLoadError(f"{source}: input shape {shape} has unknown dimensions; pass "
-                             "input_shape=... with every dimension fixed")
+        raise ModelLoadError(
+            f"{source}: input shape {shape} has unknown dimensions; pass "
+            "input_shape=... with every dimension fixed"
+        )
     ctx = _Context()
     input_name = ctx.unique(model.inputs[0].name or "input")
     ctx.shapes[input_name] = tuple(int(d) for d in shape)
@@ -569,4 +645,6 @@ def load_keras(model, *, input_shape=None) -> Graph:
         raise ModelLoadError(f"{source}: could not convert: {exc}") from exc
     if out == input_name:
         raise ModelLoadError(f"{source}: the model output is its input (no layers to bound)")
-    return Graph(input_name, ctx.shapes[input_name], ctx.nodes, out, name=getattr(model, "name", "keras"))
+    return Graph(
+        input_name, ctx.shapes[input_name], ctx.nodes, out, name=getattr(model, "name", "keras")
+    )

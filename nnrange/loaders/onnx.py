@@ -64,7 +64,9 @@ class _Converter:
         for init in g.initializer:
             self.consts[init.name] = numpy_helper.to_array(init)
         for sparse in getattr(g, "sparse_initializer", []):
-            raise ModelLoadError(f"{source}: sparse initializer '{sparse.values.name}' is not supported")
+            raise ModelLoadError(
+                f"{source}: sparse initializer '{sparse.values.name}' is not supported"
+            )
         self.shapes: dict[str, tuple[int, ...]] = {}  # variable ONNX tensor -> sample shape
         self.ir_name: dict[str, str] = {}  # variable ONNX tensor -> layer-graph tensor
         self.nodes: list[Node] = []
@@ -89,7 +91,8 @@ class _Converter:
         if ttype.elem_type and ttype.elem_type not in _FLOAT_TYPES:
             raise ModelLoadError(
                 f"{self.source}: input '{inp.name}' has a non-float element type "
-                f"({self.onnx.TensorProto.DataType.Name(ttype.elem_type)}); only float inputs can be bounded"
+                f"({self.onnx.TensorProto.DataType.Name(ttype.elem_type)}); "
+                "only float inputs can be bounded"
             )
         if override is not None:
             shape = tuple(int(d) for d in override)
@@ -119,11 +122,14 @@ class _Converter:
         outs = [o.name for o in self.model.graph.output]
         if chosen is not None:
             if chosen not in outs:
-                raise ModelLoadError(f"{self.source}: no graph output named '{chosen}'; outputs are {outs}")
+                raise ModelLoadError(
+                    f"{self.source}: no graph output named '{chosen}'; outputs are {outs}"
+                )
             return chosen
         if len(outs) != 1:
             raise ModelLoadError(
-                f"{self.source}: the model has {len(outs)} outputs {outs}; choose one with output=..."
+                f"{self.source}: the model has {len(outs)} outputs {outs}; "
+                "choose one with output=..."
             )
         return outs[0]
 
@@ -137,7 +143,10 @@ class _Converter:
             return default
         name = node.input[index]
         if name not in self.consts:
-            raise _Unsupported(f"input {index} ('{name}') must be a constant here, but it depends on the model input")
+            raise _Unsupported(
+                f"input {index} ('{name}') must be a constant here, "
+                "but it depends on the model input"
+            )
         return self.consts[name]
 
     def var(self, name: str) -> str:
@@ -193,11 +202,18 @@ class _Converter:
         if self.problems:
             raise UnsupportedOperatorError(self.problems, self.source)
         if self.output in self.consts:
-            raise ModelLoadError(f"{self.source}: output '{self.output}' does not depend on the input")
+            raise ModelLoadError(
+                f"{self.source}: output '{self.output}' does not depend on the input"
+            )
         if self.output not in self.ir_name:
             raise ModelLoadError(f"{self.source}: output '{self.output}' is never computed")
-        return Graph(self.input_name, self.input_shape, self.nodes, self.var(self.output),
-                     name=os.path.basename(self.source))
+        return Graph(
+            self.input_name,
+            self.input_shape,
+            self.nodes,
+            self.var(self.output),
+            name=os.path.basename(self.source),
+        )
 
     def _fold(self, node):
         from onnx.reference import ReferenceEvaluator
@@ -251,18 +267,27 @@ def _left_matmul(cv, node, x_onnx: str, c: np.ndarray, bias=None):
     if c.ndim != 2:
         raise _Unsupported(f"constant-times-variable product with shapes {c.shape} @ {s}")
     if len(s) == 1:  # matrix @ vector: a Dense layer with the transposed matrix
-        d = cv.emit(Dense(out_name(node, "matmul"), [cv.var(x_onnx)], c.T, None, source=_label(node)),
-                    None if bias is not None else node.output[0])
+        d = cv.emit(
+            Dense(out_name(node, "matmul"), [cv.var(x_onnx)], c.T, None, source=_label(node)),
+            None if bias is not None else node.output[0],
+        )
         if bias is not None:
-            cv.emit(Affine(out_name(node), [d], shift=bias, source=_label(node), op="Add"), node.output[0])
+            cv.emit(
+                Affine(out_name(node), [d], shift=bias, source=_label(node), op="Add"),
+                node.output[0],
+            )
         return
     perm = (*range(len(s) - 2), len(s) - 1, len(s) - 2)
     t = cv.emit(Transpose(out_name(node, "T_in"), [cv.var(x_onnx)], perm, source=_label(node)))
     d = cv.emit(Dense(out_name(node, "matmul"), [t], c.T, None, source=_label(node)))
-    y = cv.emit(Transpose(out_name(node, "T_out"), [d], perm, source=_label(node)),
-                None if bias is not None else node.output[0])
+    y = cv.emit(
+        Transpose(out_name(node, "T_out"), [d], perm, source=_label(node)),
+        None if bias is not None else node.output[0],
+    )
     if bias is not None:
-        cv.emit(Affine(out_name(node), [y], shift=bias, source=_label(node), op="Add"), node.output[0])
+        cv.emit(
+            Affine(out_name(node), [y], shift=bias, source=_label(node), op="Add"), node.output[0]
+        )
 
 
 def _gemm(cv, node, a):
@@ -283,7 +308,10 @@ def _gemm(cv, node, a):
             _dense_from(cv, node, x, w, vec, node.output[0])
         else:
             d = _dense_from(cv, node, x, w, None, None, "matmul")
-            cv.emit(Affine(out_name(node), [d], shift=bias, source=_label(node), op="Add"), node.output[0])
+            cv.emit(
+                Affine(out_name(node), [d], shift=bias, source=_label(node), op="Add"),
+                node.output[0],
+            )
     elif var == [1]:
         a_ = cv.const(node, 0).astype(np.float64)
         if tb:
@@ -300,7 +328,10 @@ def _matmul(cv, node, a):
         x = cv.var(node.input[0])
         if w.ndim == 1:
             d = _dense_from(cv, node, x, w[:, None], None, None, "matmul")
-            cv.emit(Reshape(out_name(node), [d], cv._ir_shape(d)[:-1], source=_label(node)), node.output[0])
+            cv.emit(
+                Reshape(out_name(node), [d], cv._ir_shape(d)[:-1], source=_label(node)),
+                node.output[0],
+            )
         elif w.ndim == 2:
             _dense_from(cv, node, x, w, None, node.output[0])
         else:
@@ -317,10 +348,14 @@ def _binary(cv, node, a):
     if len(var) == 2:
         if op in ("Add", "Sub"):
             coefs = (1.0, 1.0 if op == "Add" else -1.0)
-            cv.emit(Sum(out_name(node), [cv.var(i) for i in node.input], coefs,
-                        source=_label(node)), node.output[0])
+            cv.emit(
+                Sum(out_name(node), [cv.var(i) for i in node.input], coefs, source=_label(node)),
+                node.output[0],
+            )
             return
-        raise _Unsupported("elementwise product/quotient of two variable tensors is not supported yet")
+        raise _Unsupported(
+            "elementwise product/quotient of two variable tensors is not supported yet"
+        )
     c = np.asarray(cv.const(node, 1 - var[0]), dtype=np.float64)
     x = cv.var(node.input[var[0]])
     scale = shift = None
@@ -339,46 +374,77 @@ def _binary(cv, node, a):
         if np.any(c == 0):
             raise _Unsupported("division by a constant that contains zeros")
         scale = 1.0 / c
-    cv.emit(Affine(out_name(node), [x], scale=scale, shift=shift, source=_label(node), op=op),
-            node.output[0])
+    cv.emit(
+        Affine(out_name(node), [x], scale=scale, shift=shift, source=_label(node), op=op),
+        node.output[0],
+    )
 
 
 def _neg(cv, node, a):
-    cv.emit(Affine(out_name(node), [cv.var(node.input[0])], scale=np.array(-1.0),
-                   source=_label(node), op="Neg"), node.output[0])
+    cv.emit(
+        Affine(
+            out_name(node),
+            [cv.var(node.input[0])],
+            scale=np.array(-1.0),
+            source=_label(node),
+            op="Neg",
+        ),
+        node.output[0],
+    )
 
 
 def _activation(cls, **defaults):
     def handler(cv, node, a):
         kwargs = {k: a.get(k, v) for k, v in defaults.items()}
-        cv.emit(cls(out_name(node), [cv.var(node.input[0])], source=_label(node), **kwargs),
-                node.output[0])
+        cv.emit(
+            cls(out_name(node), [cv.var(node.input[0])], source=_label(node), **kwargs),
+            node.output[0],
+        )
+
     return handler
 
 
 def _leaky_relu(cv, node, a):
-    cv.emit(LeakyRelu(out_name(node), [cv.var(node.input[0])], a.get("alpha", 0.01),
-                      source=_label(node)), node.output[0])
+    cv.emit(
+        LeakyRelu(
+            out_name(node), [cv.var(node.input[0])], a.get("alpha", 0.01), source=_label(node)
+        ),
+        node.output[0],
+    )
 
 
 def _prelu(cv, node, a):
     slope = np.asarray(cv.const(node, 1), dtype=np.float64)
     if slope.size == 0 or not np.all(slope == slope.reshape(-1)[0]):
         raise _Unsupported("per-channel slopes are not supported yet (only one shared slope)")
-    cv.emit(LeakyRelu(out_name(node), [cv.var(node.input[0])], float(slope.reshape(-1)[0]),
-                      source=_label(node)), node.output[0])
+    cv.emit(
+        LeakyRelu(
+            out_name(node),
+            [cv.var(node.input[0])],
+            float(slope.reshape(-1)[0]),
+            source=_label(node),
+        ),
+        node.output[0],
+    )
 
 
 def _elu(cv, node, a):
-    cv.emit(Elu(out_name(node), [cv.var(node.input[0])], a.get("alpha", 1.0), source=_label(node)),
-            node.output[0])
+    cv.emit(
+        Elu(out_name(node), [cv.var(node.input[0])], a.get("alpha", 1.0), source=_label(node)),
+        node.output[0],
+    )
 
 
 def _selu(cv, node, a):
-    alpha, gamma = a.get("alpha", 1.67326319217681884765625), a.get("gamma", 1.05070102214813232421875)
+    alpha, gamma = (
+        a.get("alpha", 1.67326319217681884765625),
+        a.get("gamma", 1.05070102214813232421875),
+    )
     e = cv.emit(Elu(out_name(node, "elu"), [cv.var(node.input[0])], alpha, source=_label(node)))
-    cv.emit(Affine(out_name(node), [e], scale=np.array(gamma), source=_label(node), op="Selu"),
-            node.output[0])
+    cv.emit(
+        Affine(out_name(node), [e], scale=np.array(gamma), source=_label(node), op="Selu"),
+        node.output[0],
+    )
 
 
 def _min_max(cv, node, a):
@@ -386,7 +452,9 @@ def _min_max(cv, node, a):
     var = _var_inputs(cv, node)
     if len(var) != 1:
         raise _Unsupported("elementwise max/min of several variable tensors is not supported yet")
-    consts = [np.asarray(cv.consts[i], dtype=np.float64) for i in node.input if i and cv.is_const(i)]
+    consts = [
+        np.asarray(cv.consts[i], dtype=np.float64) for i in node.input if i and cv.is_const(i)
+    ]
     values = np.concatenate([c.reshape(-1) for c in consts]) if consts else np.array([])
     x = cv.var(node.input[var[0]])
     if values.size == 0:
@@ -408,14 +476,24 @@ def _clip(cv, node, a):
         lo_c, hi_c = cv.const(node, 1), cv.const(node, 2)
         low = -np.inf if lo_c is None else float(lo_c)
         high = np.inf if hi_c is None else float(hi_c)
-    cv.emit(Clip(out_name(node), [cv.var(node.input[0])], low, high, source=_label(node)),
-            node.output[0])
+    cv.emit(
+        Clip(out_name(node), [cv.var(node.input[0])], low, high, source=_label(node)),
+        node.output[0],
+    )
 
 
 def _hard_sigmoid(cv, node, a):
     alpha, beta = a.get("alpha", 0.2), a.get("beta", 0.5)
-    t = cv.emit(Affine(out_name(node, "affine"), [cv.var(node.input[0])], scale=np.array(alpha),
-                       shift=np.array(beta), source=_label(node), op="HardSigmoid"))
+    t = cv.emit(
+        Affine(
+            out_name(node, "affine"),
+            [cv.var(node.input[0])],
+            scale=np.array(alpha),
+            shift=np.array(beta),
+            source=_label(node),
+            op="HardSigmoid",
+        )
+    )
     cv.emit(Clip(out_name(node), [t], 0.0, 1.0, source=_label(node)), node.output[0])
 
 
@@ -423,16 +501,21 @@ def _softmax(cv, node, a):
     s = cv.shape(node.input[0])
     x = cv.var(node.input[0])
     if cv.opset >= 13:
-        cv.emit(Softmax(out_name(node), [x], a.get("axis", -1), source=_label(node)), node.output[0])
+        cv.emit(
+            Softmax(out_name(node), [x], a.get("axis", -1), source=_label(node)), node.output[0]
+        )
         return
     axis = a.get("axis", 1)
     axis = axis + len(s) if axis < 0 else axis
-    if all(d == 1 for d in s[axis + 1:]):
+    if all(d == 1 for d in s[axis + 1 :]):
         cv.emit(Softmax(out_name(node), [x], axis, source=_label(node)), node.output[0])
         return
     # Opsets < 13 take the softmax over all axes from `axis` on, flattened.
-    flat = cv.emit(Reshape(out_name(node, "flat"), [x], (*s[:axis], int(np.prod(s[axis:]))),
-                           source=_label(node)))
+    flat = cv.emit(
+        Reshape(
+            out_name(node, "flat"), [x], (*s[:axis], int(np.prod(s[axis:]))), source=_label(node)
+        )
+    )
     sm = cv.emit(Softmax(out_name(node, "softmax"), [flat], -1, source=_label(node)))
     cv.emit(Reshape(out_name(node), [sm], s, source=_label(node)), node.output[0])
 
@@ -463,8 +546,18 @@ def _conv(cv, node, a):
     nsp = w.ndim - 2
     kernel = tuple(a.get("kernel_shape", w.shape[2:]))
     window = _window(cv, node, a, s[-nsp:], kernel)
-    cv.emit(Conv(out_name(node), [cv.var(node.input[0])], w, b, window, a.get("group", 1),
-                 source=_label(node)), node.output[0])
+    cv.emit(
+        Conv(
+            out_name(node),
+            [cv.var(node.input[0])],
+            w,
+            b,
+            window,
+            a.get("group", 1),
+            source=_label(node),
+        ),
+        node.output[0],
+    )
 
 
 def _batchnorm(cv, node, a):
@@ -480,8 +573,17 @@ def _batchnorm(cv, node, a):
     scale = gamma / np.sqrt(var + eps)
     shift = beta - mean * scale
     param_shape = (s[1],) + (1,) * (len(s) - 2)
-    cv.emit(Affine(out_name(node), [cv.var(node.input[0])], scale.reshape(param_shape),
-                   shift.reshape(param_shape), source=_label(node), op="BatchNorm"), node.output[0])
+    cv.emit(
+        Affine(
+            out_name(node),
+            [cv.var(node.input[0])],
+            scale.reshape(param_shape),
+            shift.reshape(param_shape),
+            source=_label(node),
+            op="BatchNorm",
+        ),
+        node.output[0],
+    )
 
 
 def _pool(kind):
@@ -494,18 +596,41 @@ def _pool(kind):
             kernel = s[2:]
             if len(s) < 3:
                 raise _Unsupported(f"input of shape {s} has no spatial axes")
-            window = Window(tuple(kernel), (1,) * len(kernel), (1,) * len(kernel),
-                            (0,) * len(kernel), (0,) * len(kernel))
+            window = Window(
+                tuple(kernel),
+                (1,) * len(kernel),
+                (1,) * len(kernel),
+                (0,) * len(kernel),
+                (0,) * len(kernel),
+            )
         else:
             kernel = tuple(a["kernel_shape"])
-            window = _window(cv, node, a, s[-len(kernel):], kernel)
+            window = _window(cv, node, a, s[-len(kernel) :], kernel)
         x = cv.var(node.input[0])
         if kind == "max":
-            cv.emit(MaxPool(out_name(node), [x], window, ceil_mode=a.get("ceil_mode", 0),
-                            source=_label(node)), node.output[0])
+            cv.emit(
+                MaxPool(
+                    out_name(node),
+                    [x],
+                    window,
+                    ceil_mode=a.get("ceil_mode", 0),
+                    source=_label(node),
+                ),
+                node.output[0],
+            )
         else:
-            cv.emit(AvgPool(out_name(node), [x], window, count_include_pad=a.get("count_include_pad", 0),
-                            ceil_mode=a.get("ceil_mode", 0), source=_label(node)), node.output[0])
+            cv.emit(
+                AvgPool(
+                    out_name(node),
+                    [x],
+                    window,
+                    count_include_pad=a.get("count_include_pad", 0),
+                    ceil_mode=a.get("ceil_mode", 0),
+                    source=_label(node),
+                ),
+                node.output[0],
+            )
+
     return handler
 
 
@@ -528,8 +653,10 @@ def _pad(cv, node, a):
     begin, end = [0] * len(s), [0] * len(s)
     for k, axis in enumerate(axes):
         begin[axis], end[axis] = pads[k], pads[k + len(axes)]
-    cv.emit(Pad(out_name(node), [cv.var(node.input[0])], begin, end, value, source=_label(node)),
-            node.output[0])
+    cv.emit(
+        Pad(out_name(node), [cv.var(node.input[0])], begin, end, value, source=_label(node)),
+        node.output[0],
+    )
 
 
 def _slice(cv, node, a):
@@ -552,13 +679,17 @@ def _slice(cv, node, a):
         if stop <= start:
             raise _Unsupported(f"empty slice [{start}:{stop}] of axis {axis}")
         begin[axis], end[axis] = -start, stop - n
-    cv.emit(Pad(out_name(node), [cv.var(node.input[0])], begin, end, 0.0, source=_label(node)),
-            node.output[0])
+    cv.emit(
+        Pad(out_name(node), [cv.var(node.input[0])], begin, end, 0.0, source=_label(node)),
+        node.output[0],
+    )
 
 
 def _reshape_to(cv, node, shape, op="Reshape"):
-    cv.emit(Reshape(out_name(node), [cv.var(node.input[0])], shape, source=_label(node), op=op),
-            node.output[0])
+    cv.emit(
+        Reshape(out_name(node), [cv.var(node.input[0])], shape, source=_label(node), op=op),
+        node.output[0],
+    )
 
 
 def _flatten(cv, node, a):
@@ -612,14 +743,21 @@ def _unsqueeze(cv, node, a):
 def _transpose(cv, node, a):
     s = cv.shape(node.input[0])
     perm = a.get("perm", list(reversed(range(len(s)))))
-    cv.emit(Transpose(out_name(node), [cv.var(node.input[0])], perm, source=_label(node)), node.output[0])
+    cv.emit(
+        Transpose(out_name(node), [cv.var(node.input[0])], perm, source=_label(node)),
+        node.output[0],
+    )
 
 
 def _concat(cv, node, a):
     if len(_var_inputs(cv, node)) != len([i for i in node.input if i]):
-        raise _Unsupported("concatenating constants with model-dependent tensors is not supported yet")
-    cv.emit(Concat(out_name(node), [cv.var(i) for i in node.input], a["axis"], source=_label(node)),
-            node.output[0])
+        raise _Unsupported(
+            "concatenating constants with model-dependent tensors is not supported yet"
+        )
+    cv.emit(
+        Concat(out_name(node), [cv.var(i) for i in node.input], a["axis"], source=_label(node)),
+        node.output[0],
+    )
 
 
 def _identity(cv, node, a):

@@ -112,7 +112,9 @@ class _Reader:
             try:
                 return {"": float(tok)}
             except ValueError:
-                raise self.err(sym, f"unknown name {tok!r} (declare it with declare-const)") from None
+                raise self.err(
+                    sym, f"unknown name {tok!r} (declare it with declare-const)"
+                ) from None
         op = self.head(sym)
         args = [self.term(a) for a in sym.value[1:]]
         if op == "+":
@@ -215,7 +217,7 @@ def parse_vnnlib(text: str, source: str = "property") -> Property:
             if len(xs) > 1:
                 raise reader.err(sym, "input constraints must bound one variable (a box)")
             if xs:
-                (name, coef), = xs.items()
+                ((name, coef),) = xs.items()
                 i = reader.declared[name][1]
                 bound = -const / coef  # coef * x + const <= 0
                 if coef > 0:
