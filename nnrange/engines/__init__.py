@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import ibp, sampling
+from . import crown, ibp, sampling
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Engine:
 
 ENGINES: dict[str, Engine] = {
     "ibp": Engine("ibp", ibp.run, True, False, "interval bound propagation (fast, loose)"),
+    "crown": Engine("crown", crown.run, True, False,
+                    "CROWN back-substitution, intermediate bounds intersected with IBP"),
     "sample": Engine(
         "sample", sampling.run, False, True, "inner bounds from centre, corners and uniform samples"
     ),
@@ -31,4 +33,5 @@ ENGINES: dict[str, Engine] = {
 ALIASES: dict[str, str] = {
     "interval": "ibp",
     "sampling": "sample",
+    "deeppoly": "crown",
 }

@@ -98,8 +98,11 @@ class LinearNode(Node):
         """``<a_m, bias>`` for each row m of ``a`` (shape ``(M, *out_shape)``) -> ``(M,)``."""
         if self.bias is None:
             return np.zeros(a.shape[0])
-        full = np.broadcast_to(self.bias, self.out_shape)
-        return a.reshape(a.shape[0], -1) @ full.reshape(-1)
+        flat = self.__dict__.get("_flat_bias")
+        if flat is None or flat.size != int(np.prod(self.out_shape)):
+            flat = np.broadcast_to(self.bias, self.out_shape).reshape(-1).copy()
+            self._flat_bias = flat
+        return a.reshape(a.shape[0], -1) @ flat
 
 
 class ActivationNode(Node):

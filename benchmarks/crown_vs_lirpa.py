@@ -1,0 +1,101 @@
+"""Tightness and speed of ibp / crown / alpha-crown next to auto_LiRPA's figures (one thread).
+
+    python benchmarks/crown_vs_lirpa.py [--repeat 5] [--only ACAS|mnist|verivital]
+
+Reads ../shared/benchmarks/reference/lirpa_bounds.json (auto_LiRPA 0.7.1 on this machine kind)
+and prints per case: mean output width and median time of each nnrange method, the reference's
+width and time for the matching method, and the time ratio (reference / nnrange; > 1 means
+nnrange is faster). The verivital conv nets (no reference figures) are timed on their first
+property box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from common import benchmarks_dir, median_time, single_thread
+
+single_thread()
+
+import numpy as np  # noqa: E402
+
+import nnrange  # noqa: E402
+from nnrange.box import Box  # noqa: E402
+from nnrange.engines import ENGINES  # noqa: E402
+from nnrange.spec import load_vnnlib  # noqa: E402
+
+METHODS = [  # nnrange method, engine options, matching reference method
+    ("ibp", {}, "IBP"),
+    ("crown-textbook", {"intersect_ibp": False}, "CROWN_nosparse"),
+    ("crown", {}, "CROWN"),
+    ("alpha-crown", {}, "alpha-CROWN"),
+]
+
+
+def _run(method, options, graph, box):
+    engine = ENGINES["crown" if method == "crown-textbook" else method]
+    return engine.run(graph, box, **options)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    root = benchmarks_dir()
+    ref = json.load(open(root / "reference" / "lirpa_bounds.json"))
+    recs = {(r["net"], r["box_id"], r["method"]): r for r in ref["records"]}
+    cases = sorted({(r["net"], r["box_id"]) for r in ref["records"]})
+    methods = [m for m in METHODS if m[0] in ENGINES or m[0] == "crown-textbook"]
+    print(f"median of {args.repeat} runs, one thread; width = mean over outputs of upper - lower")
+    head = f"{'case':<30} {'method':<15} {'width':>11} {'ref width':>11} {'time':>9} {'ref time':>9} {'speedup':>8}"
+    print(head)
+    print("-" * len(head))
+    totals = {}
+    for net, box_id in cases:
+        if args.only and args.only.lower() not in net.lower():
+            continue
+        sub = "acasxu" if net.startswith("ACAS") else "mnistfc"
+        suffix = "_batch_2000.onnx" if net.startswith("ACAS") else ".onnx"
+        graph = nnrange.load(root / sub / f"{net}{suffix}")
+        b = ref["boxes"][box_id]
+        box = Box.from_bounds(b["lower"], b["upper"], graph.input_shape)
+        label = f"{net.replace('ACASXU_run2a_', 'acas ')} {box_id}"
+        for method, options, ref_method in methods:
+            res = _run(method, options, graph, box)
+            t = median_time(lambda m=method, o=options: _run(m, o, graph, box), args.repeat)
+            width = float(np.mean(res.upper - res.lower))
+            r = recs.get((net, box_id, ref_method))
+            rt = r.get("seconds_median_1thread") if r else None
+            speed = f"{rt / t:>7.1f}x" if rt else ""
+            rw = f"{r['mean_width']:>11.5g}" if r else ""
+            print(f"{label:<30} {method:<15} {width:>11.5g} {rw:>11} {t * 1e3:>7.2f}ms "
+                  f"{(rt or 0) * 1e3:>7.2f}ms {speed}")
+            key = (sub, method)
+            totals.setdefault(key, []).append((t, rt or np.nan))
+        s = recs.get((net, box_id, "sampled_uniform"))
+        if s:
+            print(f"{label:<30} {'sampled 10k':<15} {s['mean_width']:>11.5g}")
+    if not args.only or "verivital" in args.only.lower():
+        for name in ("Convnet_maxpool", "Convnet_avgpool"):
+            graph = nnrange.load(root / "verivital" / f"{name}.onnx")
+            spec_dir = "maxpool_specs" if "max" in name else "avgpool_specs"
+            prop = sorted((root / "verivital" / "specs" / spec_dir).glob("*.vnnlib"))[0]
+            case = load_vnnlib(prop).cases[0]
+            box = Box.from_bounds(case.lo, case.hi, graph.input_shape)
+            for method, options, _ in methods:
+                res = _run(method, options, graph, box)
+                t = median_time(lambda m=method, o=options: _run(m, o, graph, box), args.repeat)
+                print(f"{name + ' ' + prop.stem:<30} {method:<15} "
+                      f"{float(np.mean(res.upper - res.lower)):>11.5g} {'':>11} {t * 1e3:>7.2f}ms")
+    print("\nmedian speedup (reference time / nnrange time) per network family and method:")
+    for (sub, method), vals in sorted(totals.items()):
+        ratios = [rt / t for t, rt in vals if rt == rt]
+        if ratios:
+            print(f"  {sub:<8} {method:<15} {np.median(ratios):6.1f}x  (min {min(ratios):.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

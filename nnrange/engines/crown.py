@@ -1,0 +1,294 @@
+"""CROWN: bounds by back-substituting linear relaxations through the graph.
+
+To bound ``c . t`` for a tensor ``t``, a coefficient array starts at ``c`` on ``t`` and walks
+backward to the input: through an affine node by its transpose (``backward``), through an
+activation by its linear relaxation (the upper line where the coefficient is positive, the
+lower line where it is negative), through max pooling by its relaxation. At the input, the
+linear function ``A x + b`` is maximised over the box exactly. Lower bounds are upper bounds of
+``-c . t``, so every pass computes upper bounds of a stack of rows ``[C; -C]``.
+
+Intermediate bounds: before an activation (or pooling/softmax) node is relaxed, its input is
+bounded by the same back-substitution (full CROWN), only for the neurons whose relaxation is not
+already exact under the current bounds, and intersected with interval bounds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..box import Box
+from ..graph import Graph, MaxPool
+from ..graph.core import Node
+from ..relax import activation_relaxation, unstable
+from ..relax.pooling import maxpool_backward, maxpool_relaxation
+from ..result import BoundsResult
+
+#: Largest coefficient array (in float64 values) one backward pass may hold; rows are chunked.
+_MAX_VALUES = 20_000_000
+
+#: How much each affine op can make interval bounds loose (0 for ops that map boxes to boxes).
+#: A tensor reached through at most one unit of mixing has exact interval bounds.
+_MIXING = {"Dense": 1, "Conv": 1, "AvgPool": 1, "Sum": 2}
+
+
+@dataclass
+class LinearBounds:
+    """``A_lower x + b_lower <= f(x) <= A_upper x + b_upper`` for every x in the box.
+
+    Arrays have shapes ``(B, n_outputs, n_inputs)`` and ``(B, n_outputs)`` (flattened input and
+    output, C order).
+    """
+
+    A_lower: np.ndarray
+    b_lower: np.ndarray
+    A_upper: np.ndarray
+    b_upper: np.ndarray
+
+
+@dataclass
+class LayerBounds:
+    """Bounds of one tensor that feeds a nonlinear node, named by the source layer."""
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    unstable: np.ndarray  # per box: neurons whose relaxation is not exact
+
+
+@dataclass
+class State:
+    """Everything a back-substitution needs: per-tensor bounds and per-node relaxations."""
+
+    graph: Graph
+    lo: np.ndarray
+    hi: np.ndarray
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    relax: dict[str, object] = field(default_factory=dict)
+    ancestors: dict[str, list[Node]] = field(default_factory=dict)
+
+    @property
+    def n_boxes(self) -> int:
+        return self.lo.shape[0]
+
+    def nodes_before(self, target: str) -> list[Node]:
+        """Nodes ``target`` depends on (itself included), in reverse topological order."""
+        if target not in self.ancestors:
+            need = {target}
+            order = []
+            for node in reversed(list(self.graph)):
+                if node.name in need:
+                    order.append(node)
+                    need.update(node.inputs)
+            self.ancestors[target] = order
+        return self.ancestors[target]
+
+
+def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None = None):
+    """Upper bounds of the rows of ``c . t`` over the box, with ``c`` of shape ``(B, K, *t)``.
+
+    Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where ``A x + bias`` is the
+    linear upper bound. With ``record`` (a dict), the coefficient on each relaxed node's output
+    is stored under the node's name (alpha-CROWN's gradient needs them).
+    """
+    g = state.graph
+    b, k = c.shape[:2]
+    coef: dict[str, np.ndarray] = {target: c}
+    bias = np.zeros((b, k))
+    for node in state.nodes_before(target):
+        a = coef.pop(node.name, None)
+        if a is None:
+            continue
+        if node.kind == "linear":
+            flat = a.reshape(b * k, *node.out_shape)
+            if node.bias is not None:
+                bias += node.bias_term(flat).reshape(b, k)
+            for name, grad in zip(node.inputs, node.backward(flat), strict=True):
+                grad = grad.reshape(b, k, *g.shapes[name])
+                coef[name] = coef[name] + grad if name in coef else grad
+            continue
+        if record is not None:
+            record[node.name] = a
+        rel = state.relax[node.name]
+        src = node.inputs[0]
+        if node.kind == "activation":
+            ls, lb, us, ub = rel
+            positive = a >= 0
+            grad = a * np.where(positive, us, ls)
+            inter = np.where(positive, ub, lb)
+            bias += np.einsum("bki,bki->bk", a.reshape(b, k, -1), inter.reshape(b, k, -1))
+        elif isinstance(node, MaxPool):
+            grad, extra = maxpool_backward(node, rel, a)
+            bias += extra
+        else:  # no linear relaxation: the node's output interval
+            lo_out, hi_out = state.bounds[node.name]
+            pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
+            bias += (pos * hi_out[:, None] + neg * lo_out[:, None]).reshape(b, k, -1).sum(axis=-1)
+            continue
+        coef[src] = coef[src] + grad if src in coef else grad
+    a_x = coef.get(g.input_name)
+    if a_x is None:  # the target does not depend on the input
+        return bias, np.zeros((b, k, *g.input_shape)), bias
+    center = ((state.lo + state.hi) / 2).reshape(b, 1, -1)
+    radius = ((state.hi - state.lo) / 2).reshape(b, 1, -1)
+    flat = a_x.reshape(b, k, -1)
+    upper = bias + (flat * center).sum(-1) + (np.abs(flat) * radius).sum(-1)
+    return upper, a_x, bias
+
+
+def bound_rows(state: State, target: str, rows: np.ndarray, spec: np.ndarray | None = None):
+    """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``,
+    or of ``spec @ t`` when ``spec`` (shape ``(B, K, t.size)``) is given. Chunked for memory."""
+    g = state.graph
+    shape = g.shapes[target]
+    size = int(np.prod(shape))
+    b = state.n_boxes
+    n = spec.shape[1] if spec is not None else rows.size
+    widest = max([g.input_size] + [int(np.prod(nd.out_shape)) for nd in state.nodes_before(target)])
+    chunk = max(1, _MAX_VALUES // (2 * b * widest))
+    lower, upper = np.empty((b, n)), np.empty((b, n))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        if spec is not None:
+            c = spec[:, start:stop]
+        else:
+            c = np.zeros((b, stop - start, size))
+            c[:, np.arange(stop - start), rows[start:stop]] = 1.0
+        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * (stop - start), *shape)
+        up, _, _ = backward_upper(state, target, c)
+        m = stop - start
+        upper[:, start:stop] = up[:, :m]
+        lower[:, start:stop] = -up[:, m:]
+    return lower, upper
+
+
+def _relax_node(state: State, node: Node) -> None:
+    lo, hi = state.bounds[node.inputs[0]]
+    if node.kind == "activation":
+        ls, lb, us, ub = activation_relaxation(node, lo, hi)
+        state.relax[node.name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
+        state.bounds[node.name] = node.interval(lo, hi)
+    elif isinstance(node, MaxPool):
+        state.relax[node.name] = maxpool_relaxation(node, lo, hi)
+        state.bounds[node.name] = node.interval([lo], [hi])
+    else:
+        state.relax[node.name] = None
+        state.bounds[node.name] = node.interval([state.bounds[i][0] for i in node.inputs],
+                                                [state.bounds[i][1] for i in node.inputs])
+
+
+def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
+    """Flat mask of neurons (any box) whose consumers' relaxations are not exact."""
+    mask = np.zeros(lo.shape[1:], dtype=bool)
+    for consumer in node_consumers:
+        if consumer.kind == "activation":
+            mask |= unstable(consumer, lo, hi).any(axis=0)
+        else:
+            mask |= (hi > lo).any(axis=0)
+    return mask.reshape(-1)
+
+
+def compute_state(graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: bool = True,
+                  ) -> tuple[State, list[LayerBounds]]:
+    """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
+
+    With ``intersect_ibp`` (default) only neurons whose relaxation is not exact under interval
+    bounds are back-substituted, and results are intersected with the interval bounds. Without
+    it every such neuron gets pure CROWN bounds (textbook CROWN, for comparison with papers).
+    """
+    state = State(graph, lo, hi)
+    state.bounds[graph.input_name] = (lo, hi)
+    consumers: dict[str, list[Node]] = {}
+    for node in graph:
+        for i in node.inputs:
+            consumers.setdefault(i, []).append(node)
+    mixing: dict[str, int | None] = {graph.input_name: 0}  # None: a nonlinear node is upstream
+    tightened: set[str] = set()
+    layers: list[LayerBounds] = []
+    for node in graph:
+        ins = [mixing[i] for i in node.inputs]
+        if node.kind == "linear":
+            l_, h_ = zip(*(state.bounds[i] for i in node.inputs), strict=True)
+            mid = node.forward(*((a + z) / 2 for a, z in zip(l_, h_, strict=True)))
+            rad = node.abs_linear(*((z - a) / 2 for a, z in zip(l_, h_, strict=True)))
+            state.bounds[node.name] = (mid - rad, mid + rad)
+            mixing[node.name] = (None if any(m is None for m in ins)
+                                 else sum(ins) + _MIXING.get(node.op, 0))
+            continue
+        mixing[node.name] = None
+        for src in node.inputs:
+            if src in tightened or src == graph.input_name:
+                continue
+            tightened.add(src)
+            lo_s, hi_s = state.bounds[src]
+            producer = graph.nodes[src]
+            exact = mixing[src] is not None and mixing[src] <= 1  # interval bound is exact
+            if producer.kind == "linear" and not exact:
+                if intersect_ibp:
+                    rows = np.flatnonzero(_needs_tightening(consumers[src], lo_s, hi_s))
+                else:
+                    rows = np.arange(lo_s[0].size)
+                if rows.size:
+                    cl, cu = bound_rows(state, src, rows)
+                    flat_lo = lo_s.reshape(lo_s.shape[0], -1).copy()
+                    flat_hi = hi_s.reshape(hi_s.shape[0], -1).copy()
+                    if intersect_ibp:
+                        flat_lo[:, rows] = np.maximum(flat_lo[:, rows], cl)
+                        flat_hi[:, rows] = np.minimum(flat_hi[:, rows], cu)
+                    else:
+                        flat_lo[:, rows], flat_hi[:, rows] = cl, cu
+                    lo_s, hi_s = flat_lo.reshape(lo_s.shape), flat_hi.reshape(hi_s.shape)
+                    state.bounds[src] = (lo_s, hi_s)
+            n_unstable = np.zeros(lo_s.shape[0], dtype=int)
+            for c in consumers[src]:
+                if c.kind == "activation":
+                    n_unstable += unstable(c, lo_s, hi_s).reshape(lo_s.shape[0], -1).sum(axis=1)
+            layers.append(LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s,
+                                      n_unstable))
+        _relax_node(state, node)
+    return state, layers
+
+
+def output_bounds(state: State, spec: np.ndarray | None = None, intersect_ibp: bool = True):
+    """CROWN bounds of every output (or of ``spec @ y``), intersected with interval bounds."""
+    g = state.graph
+    n = g.output_size
+    lower, upper = bound_rows(state, g.output, np.arange(n), spec)
+    if intersect_ibp and spec is None:
+        ibp_lo, ibp_hi = state.bounds[g.output]
+        lower = np.maximum(lower, ibp_lo.reshape(lower.shape))
+        upper = np.minimum(upper, ibp_hi.reshape(upper.shape))
+    return lower, upper
+
+
+def linear_bounds(state: State) -> LinearBounds:
+    """The linear functions of the input that bound every output over the box."""
+    g = state.graph
+    b, n = state.n_boxes, g.output_size
+    eye = np.broadcast_to(np.eye(n), (b, n, n))
+    c = np.concatenate([eye, -eye], axis=1).reshape(b, 2 * n, *g.output_shape)
+    _, a_x, bias = backward_upper(state, g.output, c)
+    a_x = a_x.reshape(b, 2 * n, -1)
+    return LinearBounds(-a_x[:, n:], -bias[:, n:], a_x[:, :n], bias[:, :n])
+
+
+def run(graph: Graph, box: Box, intersect_ibp: bool = True) -> BoundsResult:
+    """Outer bounds by CROWN (see the module docstring).
+
+    ``intersect_ibp=False`` gives textbook CROWN: pure back-substitution bounds for every
+    intermediate neuron and the outputs, never intersected with interval bounds.
+    """
+    t0 = time.perf_counter()
+    state, layers = compute_state(graph, box.lo, box.hi, intersect_ibp)
+    lower, upper = output_bounds(state, intersect_ibp=intersect_ibp)
+    method = "crown" if intersect_ibp else "crown-textbook"
+    return BoundsResult(
+        n_boxes=box.n, n_outputs=graph.output_size, input_shape=graph.input_shape,
+        output_shape=graph.output_shape, lower=lower, upper=upper, method=method,
+        batched=box.batched, timings={method: time.perf_counter() - t0},
+        info={"layers": layers, "state": state},
+    )

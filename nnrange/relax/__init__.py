@@ -1,0 +1,64 @@
+"""Linear relaxations shared by every engine that needs them (CROWN, alpha-CROWN, MILP's LP).
+
+``activation_relaxation(node, l, u)`` dispatches on the activation node's type. Adding an
+activation kind means adding its relaxation function here and one entry in ``_RELAX``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from ..graph import Clip, Elu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
+from ..graph.core import ActivationNode
+from . import activations as act
+from .activations import Relaxation
+
+
+def _sigmoid_d(z):
+    s = expit(z)
+    return s * (1 - s)
+
+
+_RELAX = {
+    Relu: lambda n, l, u, a: act.relu(l, u, a),
+    LeakyRelu: lambda n, l, u, a: act.leaky_relu(l, u, n.alpha, a),
+    Clip: lambda n, l, u, a: act.clip(l, u, n.low, n.high),
+    Sigmoid: lambda n, l, u, a: act.s_shaped(expit, _sigmoid_d, l, u),
+    Tanh: lambda n, l, u, a: act.s_shaped(np.tanh, lambda z: 1 - np.tanh(z) ** 2, l, u),
+    Softplus: lambda n, l, u, a: act.convex(lambda z: np.logaddexp(0, z), expit, l, u),
+    Elu: lambda n, l, u, a: act.elu(l, u, n.alpha),
+}
+
+
+def activation_relaxation(node: ActivationNode, l, u, lower_slope=None) -> Relaxation:
+    """``(lower_slope, lower_intercept, upper_slope, upper_intercept)`` of ``node`` on [l, u].
+
+    ``lower_slope`` overrides the optimisable slope of ReLU-family nodes (see ``alpha_range``).
+    """
+    try:
+        fn = _RELAX[type(node)]
+    except KeyError:
+        raise NotImplementedError(f"no linear relaxation for {node.op} nodes") from None
+    return fn(node, l, u, lower_slope)
+
+
+def alpha_range(node: ActivationNode) -> tuple[float, float] | None:
+    """The interval of sound optimisable slopes for unstable neurons, or None if none."""
+    if isinstance(node, Relu):
+        return (0.0, 1.0)
+    if isinstance(node, LeakyRelu):
+        return (min(node.alpha, 1.0), max(node.alpha, 1.0))
+    return None
+
+
+def unstable(node: ActivationNode, l, u) -> np.ndarray:
+    """Neurons whose relaxation on [l, u] is not exact (so tighter [l, u] can help)."""
+    if isinstance(node, (Relu, LeakyRelu)):
+        return (l < 0) & (u > 0)
+    if isinstance(node, Clip):
+        return ((l < node.low) & (u > node.low)) | ((l < node.high) & (u > node.high))
+    return u > l
+
+
+__all__ = ["Relaxation", "activation_relaxation", "alpha_range", "unstable"]
