@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import crown, ibp, sampling
+from . import alpha_crown, crown, ibp, sampling
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ ENGINES: dict[str, Engine] = {
     "ibp": Engine("ibp", ibp.run, True, False, "interval bound propagation (fast, loose)"),
     "crown": Engine("crown", crown.run, True, False,
                     "CROWN back-substitution, intermediate bounds intersected with IBP"),
+    "alpha-crown": Engine("alpha-crown", alpha_crown.run, True, False,
+                          "CROWN with lower ReLU slopes optimised per output bound"),
     "sample": Engine(
         "sample", sampling.run, False, True, "inner bounds from centre, corners and uniform samples"
     ),
@@ -34,4 +36,7 @@ ALIASES: dict[str, str] = {
     "interval": "ibp",
     "sampling": "sample",
     "deeppoly": "crown",
+    "alpha_crown": "alpha-crown",
+    "alphacrown": "alpha-crown",
+    "crown-optimized": "alpha-crown",
 }

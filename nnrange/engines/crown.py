@@ -14,6 +14,7 @@ already exact under the current bounds, and intersected with interval bounds.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -107,7 +108,8 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
             flat = a.reshape(b * k, *node.out_shape)
             if node.bias is not None:
                 bias += node.bias_term(flat).reshape(b, k)
-            for name, grad in zip(node.inputs, node.backward(flat), strict=True):
+            grads = node.backward(flat)
+            for name, grad in zip(node.inputs, grads, strict=True):
                 grad = grad.reshape(b, k, *g.shapes[name])
                 coef[name] = coef[name] + grad if name in coef else grad
             continue
@@ -126,17 +128,18 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
             bias += extra
         else:  # no linear relaxation: the node's output interval
             lo_out, hi_out = state.bounds[node.name]
-            pos, neg = np.maximum(a, 0.0), np.minimum(a, 0.0)
-            bias += (pos * hi_out[:, None] + neg * lo_out[:, None]).reshape(b, k, -1).sum(axis=-1)
+            a = a.reshape(b, k, -1)
+            bias += np.einsum("bki,bi->bk", np.maximum(a, 0.0), hi_out.reshape(b, -1))
+            bias += np.einsum("bki,bi->bk", np.minimum(a, 0.0), lo_out.reshape(b, -1))
             continue
         coef[src] = coef[src] + grad if src in coef else grad
     a_x = coef.get(g.input_name)
     if a_x is None:  # the target does not depend on the input
         return bias, np.zeros((b, k, *g.input_shape)), bias
-    center = ((state.lo + state.hi) / 2).reshape(b, 1, -1)
-    radius = ((state.hi - state.lo) / 2).reshape(b, 1, -1)
+    center = ((state.lo + state.hi) / 2).reshape(b, -1, 1)
+    radius = ((state.hi - state.lo) / 2).reshape(b, -1, 1)
     flat = a_x.reshape(b, k, -1)
-    upper = bias + (flat * center).sum(-1) + (np.abs(flat) * radius).sum(-1)
+    upper = bias + (flat @ center)[..., 0] + (np.abs(flat) @ radius)[..., 0]
     return upper, a_x, bias
 
 
@@ -145,25 +148,30 @@ def bound_rows(state: State, target: str, rows: np.ndarray, spec: np.ndarray | N
     or of ``spec @ t`` when ``spec`` (shape ``(B, K, t.size)``) is given. Chunked for memory."""
     g = state.graph
     shape = g.shapes[target]
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     b = state.n_boxes
     n = spec.shape[1] if spec is not None else rows.size
-    widest = max([g.input_size] + [int(np.prod(nd.out_shape)) for nd in state.nodes_before(target)])
+    widest = max([g.input_size] + [nd.out_size for nd in state.nodes_before(target)])
     chunk = max(1, _MAX_VALUES // (2 * b * widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
+        stop_ = min(n, start + chunk)
+        m = stop_ - start
         if spec is not None:
-            c = spec[:, start:stop]
+            c = spec[:, start:stop_]
         else:
-            c = np.zeros((b, stop - start, size))
-            c[:, np.arange(stop - start), rows[start:stop]] = 1.0
-        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * (stop - start), *shape)
+            c = np.zeros((b, m, size))
+            c[:, np.arange(m), rows[start:stop_]] = 1.0
+        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * m, *shape)
         up, _, _ = backward_upper(state, target, c)
-        m = stop - start
-        upper[:, start:stop] = up[:, :m]
-        lower[:, start:stop] = -up[:, m:]
+        upper[:, start:stop_] = up[:, :m]
+        lower[:, start:stop_] = -up[:, m:]
     return lower, upper
+
+
+def _ordered(lo: np.ndarray, hi: np.ndarray):
+    """Bounds that crossed by rounding (lo > hi by an ulp) are swapped, never left crossed."""
+    return np.minimum(lo, hi), np.maximum(lo, hi)
 
 
 def _relax_node(state: State, node: Node) -> None:
@@ -192,59 +200,81 @@ def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
     return mask.reshape(-1)
 
 
+def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=None) -> None:
+    """Bound the selected neurons of ``src`` (by ``bounder(state, src, rows)``, default plain
+    back-substitution) and store the bounds, intersected unless ``replace``."""
+    lo_s, hi_s = state.bounds[src]
+    cl, cu = (bounder or bound_rows)(state, src, rows)
+    flat_lo = lo_s.reshape(lo_s.shape[0], -1).copy()
+    flat_hi = hi_s.reshape(hi_s.shape[0], -1).copy()
+    if replace:
+        flat_lo[:, rows], flat_hi[:, rows] = cl, cu
+    else:
+        flat_lo[:, rows] = np.maximum(flat_lo[:, rows], cl)
+        flat_hi[:, rows] = np.minimum(flat_hi[:, rows], cu)
+    flat_lo, flat_hi = _ordered(flat_lo, flat_hi)
+    state.bounds[src] = (flat_lo.reshape(lo_s.shape), flat_hi.reshape(hi_s.shape))
+
+
+class _Walk:
+    """Static facts about the graph that decide which tensors to tighten and how."""
+
+    def __init__(self, graph: Graph):
+        self.consumers: dict[str, list[Node]] = {}
+        # mixing: how loose interval bounds can be (None once a nonlinear node is upstream)
+        self.mixing: dict[str, int | None] = {graph.input_name: 0}
+        for node in graph:
+            for i in node.inputs:
+                self.consumers.setdefault(i, []).append(node)
+            ins = [self.mixing[i] for i in node.inputs]
+            linear = node.kind == "linear"
+            self.mixing[node.name] = (sum(ins) + _MIXING.get(node.op, 0)
+                                      if linear and all(m is not None for m in ins) else None)
+
+
 def compute_state(graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: bool = True,
-                  ) -> tuple[State, list[LayerBounds]]:
+                  refine=None) -> tuple[State, list[LayerBounds]]:
     """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
 
-    With ``intersect_ibp`` (default) only neurons whose relaxation is not exact under interval
-    bounds are back-substituted, and results are intersected with the interval bounds. Without
-    it every such neuron gets pure CROWN bounds (textbook CROWN, for comparison with papers).
+    With ``intersect_ibp`` (default) only neurons whose relaxation is not exact under the current
+    bounds are back-substituted, and the results are intersected with the interval bounds.
+    Without it every such neuron gets pure CROWN bounds (textbook CROWN, as in the papers).
+    ``refine(state, tensor, rows) -> (lower, upper)``, if given, re-bounds the neurons still in
+    doubt after that (alpha-CROWN optimises their slopes); its bounds are intersected too.
     """
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
-    consumers: dict[str, list[Node]] = {}
-    for node in graph:
-        for i in node.inputs:
-            consumers.setdefault(i, []).append(node)
-    mixing: dict[str, int | None] = {graph.input_name: 0}  # None: a nonlinear node is upstream
+    walk = _Walk(graph)
     tightened: set[str] = set()
     layers: list[LayerBounds] = []
     for node in graph:
-        ins = [mixing[i] for i in node.inputs]
         if node.kind == "linear":
             l_, h_ = zip(*(state.bounds[i] for i in node.inputs), strict=True)
             mid = node.forward(*((a + z) / 2 for a, z in zip(l_, h_, strict=True)))
             rad = node.abs_linear(*((z - a) / 2 for a, z in zip(l_, h_, strict=True)))
             state.bounds[node.name] = (mid - rad, mid + rad)
-            mixing[node.name] = (None if any(m is None for m in ins)
-                                 else sum(ins) + _MIXING.get(node.op, 0))
             continue
-        mixing[node.name] = None
         for src in node.inputs:
             if src in tightened or src == graph.input_name:
                 continue
             tightened.add(src)
-            lo_s, hi_s = state.bounds[src]
             producer = graph.nodes[src]
-            exact = mixing[src] is not None and mixing[src] <= 1  # interval bound is exact
-            if producer.kind == "linear" and not exact:
-                if intersect_ibp:
-                    rows = np.flatnonzero(_needs_tightening(consumers[src], lo_s, hi_s))
+            mixing = walk.mixing[src]
+            if producer.kind == "linear" and not (mixing is not None and mixing <= 1):
+                consumers = walk.consumers[src]
+                if not intersect_ibp:
+                    _tighten(state, src, np.arange(producer.out_size), replace=True)
                 else:
-                    rows = np.arange(lo_s[0].size)
-                if rows.size:
-                    cl, cu = bound_rows(state, src, rows)
-                    flat_lo = lo_s.reshape(lo_s.shape[0], -1).copy()
-                    flat_hi = hi_s.reshape(hi_s.shape[0], -1).copy()
-                    if intersect_ibp:
-                        flat_lo[:, rows] = np.maximum(flat_lo[:, rows], cl)
-                        flat_hi[:, rows] = np.minimum(flat_hi[:, rows], cu)
-                    else:
-                        flat_lo[:, rows], flat_hi[:, rows] = cl, cu
-                    lo_s, hi_s = flat_lo.reshape(lo_s.shape), flat_hi.reshape(hi_s.shape)
-                    state.bounds[src] = (lo_s, hi_s)
+                    rows = np.flatnonzero(_needs_tightening(consumers, *state.bounds[src]))
+                    if rows.size:
+                        _tighten(state, src, rows, replace=False)
+                    if refine is not None:
+                        rows = np.flatnonzero(_needs_tightening(consumers, *state.bounds[src]))
+                        if rows.size:
+                            _tighten(state, src, rows, replace=False, bounder=refine)
+            lo_s, hi_s = state.bounds[src]
             n_unstable = np.zeros(lo_s.shape[0], dtype=int)
-            for c in consumers[src]:
+            for c in walk.consumers[src]:
                 if c.kind == "activation":
                     n_unstable += unstable(c, lo_s, hi_s).reshape(lo_s.shape[0], -1).sum(axis=1)
             layers.append(LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s,
@@ -262,7 +292,7 @@ def output_bounds(state: State, spec: np.ndarray | None = None, intersect_ibp: b
         ibp_lo, ibp_hi = state.bounds[g.output]
         lower = np.maximum(lower, ibp_lo.reshape(lower.shape))
         upper = np.minimum(upper, ibp_hi.reshape(upper.shape))
-    return lower, upper
+    return _ordered(lower, upper)
 
 
 def linear_bounds(state: State) -> LinearBounds:

@@ -32,7 +32,7 @@ def evaluate(graph: Graph, points: np.ndarray) -> np.ndarray:
     """Outputs of the graph for points ``(B, P, *input_shape)`` -> ``(B, P, n_outputs)``."""
     b, p = points.shape[:2]
     flat = points.reshape(b * p, *graph.input_shape)
-    width = max([graph.input_size] + [int(np.prod(n.out_shape)) for n in graph])
+    width = max([graph.input_size] + [n.out_size for n in graph])
     step = max(1, _CHUNK_VALUES // max(width, 1))
     out = [
         graph.forward(flat[i : i + step]).reshape(-1, graph.output_size)

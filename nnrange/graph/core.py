@@ -7,6 +7,7 @@ this graph is the project's single reference semantics: every engine must agree 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import ClassVar
 
@@ -39,6 +40,7 @@ class Node:
         """Check the input shapes, derive the output shape, precompute shape-dependent data."""
         self.in_shapes = tuple(tuple(int(d) for d in s) for s in in_shapes)
         self.out_shape = tuple(int(d) for d in self.infer_shape(*self.in_shapes))
+        self.out_size = math.prod(self.out_shape)
 
     def infer_shape(self, *in_shapes: Shape) -> Shape:
         raise NotImplementedError
@@ -99,7 +101,7 @@ class LinearNode(Node):
         if self.bias is None:
             return np.zeros(a.shape[0])
         flat = self.__dict__.get("_flat_bias")
-        if flat is None or flat.size != int(np.prod(self.out_shape)):
+        if flat is None or flat.size != self.out_size:
             flat = np.broadcast_to(self.bias, self.out_shape).reshape(-1).copy()
             self._flat_bias = flat
         return a.reshape(a.shape[0], -1) @ flat
@@ -225,11 +227,11 @@ class Graph:
 
     @property
     def input_size(self) -> int:
-        return int(np.prod(self.input_shape, dtype=np.int64))
+        return math.prod(self.input_shape)
 
     @property
     def output_size(self) -> int:
-        return int(np.prod(self.output_shape, dtype=np.int64))
+        return math.prod(self.output_shape)
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
