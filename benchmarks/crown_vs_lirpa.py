@@ -39,18 +39,23 @@ def _run(method, options, graph, box):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     root = benchmarks_dir()
-    ref = json.load(open(root / "reference" / "lirpa_bounds.json"))
+    with open(root / "reference" / "lirpa_bounds.json") as f:
+        ref = json.load(f)
     recs = {(r["net"], r["box_id"], r["method"]): r for r in ref["records"]}
     cases = sorted({(r["net"], r["box_id"]) for r in ref["records"]})
     methods = [m for m in METHODS if m[0] in ENGINES or m[0] == "crown-textbook"]
     print(f"median of {args.repeat} runs, one thread; width = mean over outputs of upper - lower")
-    head = f"{'case':<30} {'method':<15} {'width':>11} {'ref width':>11} {'time':>9} {'ref time':>9} {'speedup':>8}"
+    head = (
+        f"{'case':<30} {'method':<15} {'width':>11} {'ref width':>11} {'time':>9} "
+        f"{'ref time':>9} {'speedup':>8}"
+    )
     print(head)
     print("-" * len(head))
     totals = {}
@@ -65,14 +70,18 @@ def main():
         label = f"{net.replace('ACASXU_run2a_', 'acas ')} {box_id}"
         for method, options, ref_method in methods:
             res = _run(method, options, graph, box)
-            t = median_time(lambda m=method, o=options: _run(m, o, graph, box), args.repeat)
+            t = median_time(
+                lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx), args.repeat
+            )
             width = float(np.mean(res.upper - res.lower))
             r = recs.get((net, box_id, ref_method))
             rt = r.get("seconds_median_1thread") if r else None
             speed = f"{rt / t:>7.1f}x" if rt else ""
             rw = f"{r['mean_width']:>11.5g}" if r else ""
-            print(f"{label:<30} {method:<15} {width:>11.5g} {rw:>11} {t * 1e3:>7.2f}ms "
-                  f"{(rt or 0) * 1e3:>7.2f}ms {speed}")
+            print(
+                f"{label:<30} {method:<15} {width:>11.5g} {rw:>11} {t * 1e3:>7.2f}ms "
+                f"{(rt or 0) * 1e3:>7.2f}ms {speed}"
+            )
             key = (sub, method)
             totals.setdefault(key, []).append((t, rt or np.nan))
         s = recs.get((net, box_id, "sampled_uniform"))
@@ -87,9 +96,13 @@ def main():
             box = Box.from_bounds(case.lo, case.hi, graph.input_shape)
             for method, options, _ in methods:
                 res = _run(method, options, graph, box)
-                t = median_time(lambda m=method, o=options: _run(m, o, graph, box), args.repeat)
-                print(f"{name + ' ' + prop.stem:<30} {method:<15} "
-                      f"{float(np.mean(res.upper - res.lower)):>11.5g} {'':>11} {t * 1e3:>7.2f}ms")
+                t = median_time(
+                    lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx), args.repeat
+                )
+                print(
+                    f"{name + ' ' + prop.stem:<30} {method:<15} "
+                    f"{float(np.mean(res.upper - res.lower)):>11.5g} {'':>11} {t * 1e3:>7.2f}ms"
+                )
     print("\nmedian speedup (reference time / nnrange time) per network family and method:")
     for (sub, method), vals in sorted(totals.items()):
         ratios = [rt / t for t, rt in vals if rt == rt]

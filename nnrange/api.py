@@ -28,7 +28,7 @@ def bounds(
     model,
     lo,
     hi,
-    method: str = "ibp",
+    method: str = "crown",
     *,
     samples: int = 1000,
     corners: int = 256,
@@ -45,7 +45,8 @@ def bounds(
     model: path to an .onnx/.keras/.h5 file, an ONNX ModelProto, a Keras model, or a Graph.
     lo, hi: box bounds: scalars, flat sequences, arrays in the input shape, or a leading batch
         axis of several boxes (see ``Box.from_bounds``).
-    method: engine name (``"ibp"``; ``"sample"`` for inner bounds only).
+    method: engine name: ``"crown"`` (default), ``"alpha-crown"`` (tighter, slower), ``"ibp"``
+        (fastest, loosest), ``"sample"`` (inner bounds only).
     samples, corners, seed: budget of the inner bounds attached to every result (uniform
         samples and box corners, plus the centre); ``samples=0, corners=0`` leaves only the centre.
     atol, rtol: tolerance for calling an output's range exact.

@@ -68,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
         help="upper input bounds: one number for all inputs, or one per input",
     )
     b.add_argument(
-        "--method", default="ibp", help=f"engine: {', '.join(sorted(ENGINES))} (default: ibp)"
+        "--method",
+        default="crown",
+        help=f"engine: {', '.join(sorted(ENGINES))} (default: crown)",
     )
     b.add_argument(
         "--samples",

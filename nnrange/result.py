@@ -49,6 +49,10 @@ class BoundsResult:
       ``witness_upper`` (shape ``(n_outputs, *input_shape)`` per box).
     - ``exact``: True where outer and inner bounds meet within ``atol + rtol * |bound|``.
     - ``method``, ``engines``, ``timings``, ``status``.
+    - ``linear`` (symbolic engines): ``A_lower x + b_lower <= f(x) <= A_upper x + b_upper``
+      over the box, a ``LinearBounds`` with arrays per box, output and (flattened) input.
+    - ``layers`` (symbolic engines): per tensor that feeds a nonlinear node, its bounds and the
+      number of unstable neurons, named by the source model's layer names.
     """
 
     lower = _Batched()
@@ -80,6 +84,8 @@ class BoundsResult:
         rtol: float = 1e-6,
         output_names: list[str] | None = None,
         info: dict | None = None,
+        linear=None,
+        layers: list | None = None,
     ):
         shape = (n_boxes, n_outputs)
         self._lower = self._array(lower, shape, -np.inf)
@@ -98,6 +104,8 @@ class BoundsResult:
         self.atol, self.rtol = float(atol), float(rtol)
         self.output_names = output_names
         self.info = dict(info or {})
+        self.linear = linear
+        self.layers = layers
 
     @staticmethod
     def _array(value, shape, fill):
@@ -162,6 +170,8 @@ class BoundsResult:
             rtol=self.rtol,
             output_names=self.output_names,
             info=self.info,
+            linear=None if self.linear is None else self.linear.select(i),
+            layers=None if self.layers is None else [layer.select(i) for layer in self.layers],
         )
 
     # ---------------------------------------------------------------- combining
@@ -195,6 +205,8 @@ class BoundsResult:
             rtol=self.rtol,
             output_names=self.output_names or other.output_names,
             info={**other.info, **self.info},
+            linear=self.linear if self.linear is not None else other.linear,
+            layers=self.layers if self.layers is not None else other.layers,
         )
         return out
 

@@ -23,10 +23,20 @@ class Engine:
 
 ENGINES: dict[str, Engine] = {
     "ibp": Engine("ibp", ibp.run, True, False, "interval bound propagation (fast, loose)"),
-    "crown": Engine("crown", crown.run, True, False,
-                    "CROWN back-substitution, intermediate bounds intersected with IBP"),
-    "alpha-crown": Engine("alpha-crown", alpha_crown.run, True, False,
-                          "CROWN with lower ReLU slopes optimised per output bound"),
+    "crown": Engine(
+        "crown",
+        crown.run,
+        True,
+        False,
+        "CROWN back-substitution, intermediate bounds intersected with IBP",
+    ),
+    "alpha-crown": Engine(
+        "alpha-crown",
+        alpha_crown.run,
+        True,
+        False,
+        "CROWN with lower ReLU slopes optimised per output bound",
+    ),
     "sample": Engine(
         "sample", sampling.run, False, True, "inner bounds from centre, corners and uniform samples"
     ),

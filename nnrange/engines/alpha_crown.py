@@ -52,10 +52,19 @@ def _relaxed_forward(state: crown.State, target: str, record: dict, x: np.ndarra
     return values
 
 
-def optimize(state: crown.State, target: str, c: np.ndarray, iterations: int = 20,
-             lr: float = 0.5, decay: float = 0.98, patience: int = 5, tol: float = 1e-9):
+def optimize(
+    state: crown.State,
+    target: str,
+    c: np.ndarray,
+    iterations: int = 20,
+    lr: float = 0.5,
+    decay: float = 0.98,
+    patience: int = 5,
+    tol: float = 1e-9,
+):
     """Minimise over the slopes the upper bounds of the rows of ``c . t`` for tensor ``target``
-    (``c``: (B, K, *t)). Returns the best upper bound per row, ``(B, K)``."""
+    (``c``: (B, K, *t)). Returns the best upper bound per row ``(B, K)`` and the linear bound
+    that gives it: coefficients ``(B, K, *input_shape)`` and constants ``(B, K)``."""
     g = state.graph
     b, k = c.shape[:2]
     # which nodes have slopes to optimise, and where
@@ -72,9 +81,9 @@ def optimize(state: crown.State, target: str, c: np.ndarray, iterations: int = 2
         ls = base[node.name][0]
         alpha = np.broadcast_to(ls, (b, k, *node.out_shape)).copy()
         params[node.name] = (alpha, mask, *rng)
-    best, _, _ = crown.backward_upper(state, target, c)
+    best, best_a, best_b = crown.backward_upper(state, target, c)
     if not params or iterations <= 0:
-        return best
+        return best, best_a, best_b
     m = {n: np.zeros_like(p[0]) for n, p in params.items()}
     v = {n: np.zeros_like(p[0]) for n, p in params.items()}
     beta1, beta2, eps = 0.9, 0.999, 1e-8
@@ -87,9 +96,12 @@ def optimize(state: crown.State, target: str, c: np.ndarray, iterations: int = 2
                 ls, lb, us, ub = base[name]
                 state.relax[name] = (np.where(mask, alpha, ls), lb, us, ub)
             record: dict = {}
-            upper, a_x, _ = crown.backward_upper(state, target, c, record)
+            upper, a_x, bias = crown.backward_upper(state, target, c, record)
             improved = upper < best - tol * (1 + np.abs(best))
-            best = np.minimum(best, upper)
+            better = upper < best
+            best = np.where(better, upper, best)
+            best_a = np.where(better.reshape(*better.shape, *(1,) * (a_x.ndim - 2)), a_x, best_a)
+            best_b = np.where(better, bias, best_b)
             stale = 0 if improved.any() else stale + 1
             if stale >= patience:
                 break
@@ -110,7 +122,7 @@ def optimize(state: crown.State, target: str, c: np.ndarray, iterations: int = 2
                 np.clip(alpha, lo_a, hi_a, out=alpha)
     finally:
         state.relax.update(base)
-    return best
+    return best, best_a, best_b
 
 
 def _rows_spec(state: crown.State, target: str, rows: np.ndarray) -> np.ndarray:
@@ -120,8 +132,15 @@ def _rows_spec(state: crown.State, target: str, rows: np.ndarray) -> np.ndarray:
     return np.concatenate([c, -c], axis=1).reshape(b, 2 * rows.size, *size)
 
 
-def run(graph: Graph, box: Box, iterations: int = 20, lr: float = 0.5, decay: float = 0.98,
-        patience: int = 5, intermediate: bool = True) -> BoundsResult:
+def run(
+    graph: Graph,
+    box: Box,
+    iterations: int = 20,
+    lr: float = 0.5,
+    decay: float = 0.98,
+    patience: int = 5,
+    intermediate: bool = True,
+) -> BoundsResult:
     """Outer bounds by alpha-CROWN; never looser than CROWN (or IBP) on the same box.
 
     ``iterations``, ``lr`` (Adam step on the slopes), ``decay`` (step multiplier per
@@ -132,22 +151,40 @@ def run(graph: Graph, box: Box, iterations: int = 20, lr: float = 0.5, decay: fl
     t0 = time.perf_counter()
 
     def refine(state, target, rows):
-        best = optimize(state, target, _rows_spec(state, target, rows), iterations, lr, decay,
-                        patience)
-        return -best[:, rows.size:], best[:, :rows.size]
+        best, _, _ = optimize(
+            state, target, _rows_spec(state, target, rows), iterations, lr, decay, patience
+        )
+        return -best[:, rows.size :], best[:, : rows.size]
 
-    state, layers = crown.compute_state(graph, box.lo, box.hi,
-                                        refine=refine if intermediate else None)
-    lower, upper = crown.output_bounds(state)
-    n = graph.output_size
-    best = optimize(state, graph.output, _rows_spec(state, graph.output, np.arange(n)),
-                    iterations, lr, decay, patience)
+    state, layers = crown.compute_state(
+        graph, box.lo, box.hi, refine=refine if intermediate else None
+    )
+    lower, upper, _ = crown.output_bounds(state)
+    n, b = graph.output_size, box.n
+    best, a_x, bias = optimize(
+        state,
+        graph.output,
+        _rows_spec(state, graph.output, np.arange(n)),
+        iterations,
+        lr,
+        decay,
+        patience,
+    )
     upper = np.minimum(upper, best[:, :n])
     lower = np.maximum(lower, -best[:, n:])
     lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)
+    a_x = a_x.reshape(b, 2 * n, -1)
+    linear = crown.LinearBounds(-a_x[:, n:], -bias[:, n:], a_x[:, :n], bias[:, :n])
     return BoundsResult(
-        n_boxes=box.n, n_outputs=n, input_shape=graph.input_shape,
-        output_shape=graph.output_shape, lower=lower, upper=upper, method="alpha-crown",
-        batched=box.batched, timings={"alpha-crown": time.perf_counter() - t0},
-        info={"layers": layers, "state": state},
+        n_boxes=box.n,
+        n_outputs=n,
+        input_shape=graph.input_shape,
+        output_shape=graph.output_shape,
+        lower=lower,
+        upper=upper,
+        method="alpha-crown",
+        batched=box.batched,
+        timings={"alpha-crown": time.perf_counter() - t0},
+        linear=linear,
+        layers=layers,
     )

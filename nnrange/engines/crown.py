@@ -48,6 +48,11 @@ class LinearBounds:
     A_upper: np.ndarray
     b_upper: np.ndarray
 
+    def select(self, i: int) -> LinearBounds:
+        """The bounds of box ``i`` only (keeps a box axis of one)."""
+        sl = slice(i, i + 1)
+        return LinearBounds(self.A_lower[sl], self.b_lower[sl], self.A_upper[sl], self.b_upper[sl])
+
 
 @dataclass
 class LayerBounds:
@@ -59,6 +64,12 @@ class LayerBounds:
     lower: np.ndarray
     upper: np.ndarray
     unstable: np.ndarray  # per box: neurons whose relaxation is not exact
+
+    def select(self, i: int) -> LayerBounds:
+        sl = slice(i, i + 1)
+        return LayerBounds(
+            self.name, self.op, self.shape, self.lower[sl], self.upper[sl], self.unstable[sl]
+        )
 
 
 @dataclass
@@ -143,25 +154,22 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
     return upper, a_x, bias
 
 
-def bound_rows(state: State, target: str, rows: np.ndarray, spec: np.ndarray | None = None):
-    """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``,
-    or of ``spec @ t`` when ``spec`` (shape ``(B, K, t.size)``) is given. Chunked for memory."""
+def bound_rows(state: State, target: str, rows: np.ndarray):
+    """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``.
+    Rows are processed in chunks so the coefficient arrays stay within a memory budget."""
     g = state.graph
     shape = g.shapes[target]
     size = math.prod(shape)
     b = state.n_boxes
-    n = spec.shape[1] if spec is not None else rows.size
+    n = rows.size
     widest = max([g.input_size] + [nd.out_size for nd in state.nodes_before(target)])
     chunk = max(1, _MAX_VALUES // (2 * b * widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
         m = stop_ - start
-        if spec is not None:
-            c = spec[:, start:stop_]
-        else:
-            c = np.zeros((b, m, size))
-            c[:, np.arange(m), rows[start:stop_]] = 1.0
+        c = np.zeros((b, m, size))
+        c[:, np.arange(m), rows[start:stop_]] = 1.0
         c = np.concatenate([c, -c], axis=1).reshape(b, 2 * m, *shape)
         up, _, _ = backward_upper(state, target, c)
         upper[:, start:stop_] = up[:, :m]
@@ -185,8 +193,9 @@ def _relax_node(state: State, node: Node) -> None:
         state.bounds[node.name] = node.interval([lo], [hi])
     else:
         state.relax[node.name] = None
-        state.bounds[node.name] = node.interval([state.bounds[i][0] for i in node.inputs],
-                                                [state.bounds[i][1] for i in node.inputs])
+        state.bounds[node.name] = node.interval(
+            [state.bounds[i][0] for i in node.inputs], [state.bounds[i][1] for i in node.inputs]
+        )
 
 
 def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
@@ -228,12 +237,16 @@ class _Walk:
                 self.consumers.setdefault(i, []).append(node)
             ins = [self.mixing[i] for i in node.inputs]
             linear = node.kind == "linear"
-            self.mixing[node.name] = (sum(ins) + _MIXING.get(node.op, 0)
-                                      if linear and all(m is not None for m in ins) else None)
+            self.mixing[node.name] = (
+                sum(ins) + _MIXING.get(node.op, 0)
+                if linear and all(m is not None for m in ins)
+                else None
+            )
 
 
-def compute_state(graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: bool = True,
-                  refine=None) -> tuple[State, list[LayerBounds]]:
+def compute_state(
+    graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: bool = True, refine=None
+) -> tuple[State, list[LayerBounds]]:
     """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
 
     With ``intersect_ibp`` (default) only neurons whose relaxation is not exact under the current
@@ -277,33 +290,39 @@ def compute_state(graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: b
             for c in walk.consumers[src]:
                 if c.kind == "activation":
                     n_unstable += unstable(c, lo_s, hi_s).reshape(lo_s.shape[0], -1).sum(axis=1)
-            layers.append(LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s,
-                                      n_unstable))
+            layers.append(
+                LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s, n_unstable)
+            )
         _relax_node(state, node)
     return state, layers
 
 
-def output_bounds(state: State, spec: np.ndarray | None = None, intersect_ibp: bool = True):
-    """CROWN bounds of every output (or of ``spec @ y``), intersected with interval bounds."""
+def output_bounds(state: State, intersect_ibp: bool = True):
+    """CROWN bounds of every output, intersected with interval bounds unless told otherwise, and
+    the linear bounds they come from."""
     g = state.graph
-    n = g.output_size
-    lower, upper = bound_rows(state, g.output, np.arange(n), spec)
-    if intersect_ibp and spec is None:
+    b, n = state.n_boxes, g.output_size
+    chunk = max(1, _MAX_VALUES // (2 * b * max([g.input_size] + [nd.out_size for nd in g])))
+    lower, upper = np.empty((b, n)), np.empty((b, n))
+    a_lo, a_up = np.empty((b, n, g.input_size)), np.empty((b, n, g.input_size))
+    b_lo, b_up = np.empty((b, n)), np.empty((b, n))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        m = stop - start
+        c = np.zeros((b, m, n))
+        c[:, np.arange(m), np.arange(start, stop)] = 1.0
+        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * m, *g.output_shape)
+        up, a_x, bias = backward_upper(state, g.output, c)
+        a_x = a_x.reshape(b, 2 * m, -1)
+        upper[:, start:stop], lower[:, start:stop] = up[:, :m], -up[:, m:]
+        a_up[:, start:stop], b_up[:, start:stop] = a_x[:, :m], bias[:, :m]
+        a_lo[:, start:stop], b_lo[:, start:stop] = -a_x[:, m:], -bias[:, m:]
+    if intersect_ibp:
         ibp_lo, ibp_hi = state.bounds[g.output]
         lower = np.maximum(lower, ibp_lo.reshape(lower.shape))
         upper = np.minimum(upper, ibp_hi.reshape(upper.shape))
-    return _ordered(lower, upper)
-
-
-def linear_bounds(state: State) -> LinearBounds:
-    """The linear functions of the input that bound every output over the box."""
-    g = state.graph
-    b, n = state.n_boxes, g.output_size
-    eye = np.broadcast_to(np.eye(n), (b, n, n))
-    c = np.concatenate([eye, -eye], axis=1).reshape(b, 2 * n, *g.output_shape)
-    _, a_x, bias = backward_upper(state, g.output, c)
-    a_x = a_x.reshape(b, 2 * n, -1)
-    return LinearBounds(-a_x[:, n:], -bias[:, n:], a_x[:, :n], bias[:, :n])
+    lower, upper = _ordered(lower, upper)
+    return lower, upper, LinearBounds(a_lo, b_lo, a_up, b_up)
 
 
 def run(graph: Graph, box: Box, intersect_ibp: bool = True) -> BoundsResult:
@@ -314,11 +333,18 @@ def run(graph: Graph, box: Box, intersect_ibp: bool = True) -> BoundsResult:
     """
     t0 = time.perf_counter()
     state, layers = compute_state(graph, box.lo, box.hi, intersect_ibp)
-    lower, upper = output_bounds(state, intersect_ibp=intersect_ibp)
+    lower, upper, linear = output_bounds(state, intersect_ibp=intersect_ibp)
     method = "crown" if intersect_ibp else "crown-textbook"
     return BoundsResult(
-        n_boxes=box.n, n_outputs=graph.output_size, input_shape=graph.input_shape,
-        output_shape=graph.output_shape, lower=lower, upper=upper, method=method,
-        batched=box.batched, timings={method: time.perf_counter() - t0},
-        info={"layers": layers, "state": state},
+        n_boxes=box.n,
+        n_outputs=graph.output_size,
+        input_shape=graph.input_shape,
+        output_shape=graph.output_shape,
+        lower=lower,
+        upper=upper,
+        method=method,
+        batched=box.batched,
+        timings={method: time.perf_counter() - t0},
+        linear=linear,
+        layers=layers,
     )

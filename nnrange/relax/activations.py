@@ -31,10 +31,10 @@ def _margin(values: np.ndarray) -> np.ndarray:
 
 
 def _chord(f, l, u):
-    """Slope and intercept of the chord of f between l and u (u > l where it matters)."""
+    """Slope and intercept of the chord of f between l and u (a constant when l == u)."""
     fl, fu = f(l), f(u)
     width = u - l
-    slope = np.where(width > _TINY, (fu - fl) / np.where(width > _TINY, width, 1.0), 0.0)
+    slope = np.where(width > 0, (fu - fl) / np.where(width > 0, width, 1.0), 0.0)
     return slope, fl - slope * l
 
 
