@@ -49,8 +49,12 @@ def _check_engines(graph, lo, hi, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)),
-       width=st.floats(0.01, 3.0), fixed=st.sampled_from([0.0, 0.5]))
+@given(
+    seed=st.integers(0, 2**31),
+    act=st.sampled_from(sorted(ACTIVATIONS)),
+    width=st.floats(0.01, 3.0),
+    fixed=st.sampled_from([0.0, 0.5]),
+)
 def test_sound_and_ordered_on_random_mlps(seed, act, width, fixed):
     rng = np.random.default_rng(seed)
     g = random_mlp(rng, activations=[act])
@@ -59,8 +63,9 @@ def test_sound_and_ordered_on_random_mlps(seed, act, width, fixed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)),
-       width=st.floats(0.01, 2.0))
+@given(
+    seed=st.integers(0, 2**31), act=st.sampled_from(sorted(ACTIVATIONS)), width=st.floats(0.01, 2.0)
+)
 def test_sound_and_ordered_on_random_cnns(seed, act, width):
     rng = np.random.default_rng(seed)
     g = random_cnn(rng, activations=[act])
@@ -85,8 +90,11 @@ def test_crown_beats_ibp_hand_computed():
     # relaxes both ReLUs of h = x0 + x1 in [-2, 2] with the chord (h + 2)/2 above and slope 1
     # (u > -l is false at equality: slope 0) below: y <= (h + 2)/2 - 0 = 1 + h/2 <= 2, so the
     # tight answer needs the correlation: check we are at least as good as IBP and sound.
-    nodes = [Dense("h", ["x"], np.array([[1.0, 1.0], [1.0, 1.0]]).T), Relu("r", ["h"]),
-             Dense("y", ["r"], np.array([[1.0], [-1.0]]))]
+    nodes = [
+        Dense("h", ["x"], np.array([[1.0, 1.0], [1.0, 1.0]]).T),
+        Relu("r", ["h"]),
+        Dense("y", ["r"], np.array([[1.0], [-1.0]])),
+    ]
     g = Graph("x", (2,), nodes, "y")
     r = nnrange.bounds(g, -1, 1, method="crown")
     assert r.upper[0] <= 2 and r.lower[0] >= -2 and r.inner_upper[0] == 0
@@ -154,8 +162,11 @@ needs_ref = pytest.mark.skipif(REF is None, reason="benchmark reference figures 
 
 def _case(net, box_id):
     root = benchmarks_dir()
-    path = (root / "acasxu" / f"{net}_batch_2000.onnx" if net.startswith("ACAS")
-            else root / "mnistfc" / f"{net}.onnx")
+    path = (
+        root / "acasxu" / f"{net}_batch_2000.onnx"
+        if net.startswith("ACAS")
+        else root / "mnistfc" / f"{net}.onnx"
+    )
     g = nnrange.load(path)
     b = REF["boxes"][box_id]
     recs = {r["method"]: r for r in REF["records"] if r["net"] == net and r["box_id"] == box_id}
