@@ -82,6 +82,10 @@ class State:
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     relax: dict[str, object] = field(default_factory=dict)
     ancestors: dict[str, list[Node]] = field(default_factory=dict)
+    #: for activations with many neurons whose relaxation is zero in every box (dead ReLUs): the
+    #: flat indices of the others; back-substitution then skips the dead ones' columns
+    alive: dict[str, np.ndarray] = field(default_factory=dict)
+    consumers: dict[str, list[Node]] = field(default_factory=dict)
 
     @property
     def n_boxes(self) -> int:
@@ -110,16 +114,22 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
     g = state.graph
     b, k = c.shape[:2]
     coef: dict[str, np.ndarray] = {target: c}
+    sparse: dict[str, np.ndarray] = {}  # tensor -> alive indices its coefficient is kept on
     bias = np.zeros((b, k))
     for node in state.nodes_before(target):
         a = coef.pop(node.name, None)
         if a is None:
             continue
         if node.kind == "linear":
-            flat = a.reshape(b * k, *node.out_shape)
-            if node.bias is not None:
-                bias += node.bias_term(flat).reshape(b, k)
-            grads = node.backward(flat)
+            idx = sparse.pop(node.name, None)
+            if idx is not None:
+                grads, extra = node.backward_sparse(a.reshape(b * k, -1), idx)
+                bias += extra.reshape(b, k)
+            else:
+                flat = a.reshape(b * k, *node.out_shape)
+                if node.bias is not None:
+                    bias += node.bias_term(flat).reshape(b, k)
+                grads = node.backward(flat)
             for name, grad in zip(node.inputs, grads, strict=True):
                 grad = grad.reshape(b, k, *g.shapes[name])
                 coef[name] = coef[name] + grad if name in coef else grad
@@ -142,6 +152,16 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
             a = a.reshape(b, k, -1)
             bias += np.einsum("bki,bi->bk", np.maximum(a, 0.0), hi_out.reshape(b, -1))
             bias += np.einsum("bki,bi->bk", np.minimum(a, 0.0), lo_out.reshape(b, -1))
+            continue
+        idx = state.alive.get(node.name)
+        if (
+            idx is not None
+            and len(state.consumers[src]) == 1
+            and src in g.nodes
+            and g.nodes[src].kind == "linear"
+        ):
+            coef[src] = grad.reshape(b, k, -1)[..., idx]
+            sparse[src] = idx
             continue
         coef[src] = coef[src] + grad if src in coef else grad
     a_x = coef.get(g.input_name)
@@ -188,6 +208,9 @@ def _relax_node(state: State, node: Node) -> None:
         ls, lb, us, ub = activation_relaxation(node, lo, hi)
         state.relax[node.name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
         state.bounds[node.name] = node.interval(lo, hi)
+        dead = ((ls == 0) & (us == 0) & (lb == 0) & (ub == 0)).all(axis=0).reshape(-1)
+        if dead.mean() > 0.25:
+            state.alive[node.name] = np.flatnonzero(~dead)
     elif isinstance(node, MaxPool):
         state.relax[node.name] = maxpool_relaxation(node, lo, hi)
         state.bounds[node.name] = node.interval([lo], [hi])
@@ -258,6 +281,7 @@ def compute_state(
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
     walk = _Walk(graph)
+    state.consumers = walk.consumers
     tightened: set[str] = set()
     layers: list[LayerBounds] = []
     for node in graph:

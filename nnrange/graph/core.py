@@ -96,6 +96,17 @@ class LinearNode(Node):
         y = self.linear(*xs)
         return y if self.bias is None else y + self.bias
 
+    def backward_sparse(
+        self, a: np.ndarray, idx: np.ndarray
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """``backward`` and ``bias_term`` of row vectors that are zero outside the flat output
+        entries ``idx``; ``a`` has shape ``(M, len(idx))``. Nodes with a cheaper way (Dense)
+        override this."""
+        full = np.zeros((a.shape[0], self.out_size))
+        full[:, idx] = a
+        full = full.reshape(a.shape[0], *self.out_shape)
+        return self.backward(full), self.bias_term(full)
+
     def bias_term(self, a: np.ndarray) -> np.ndarray:
         """``<a_m, bias>`` for each row m of ``a`` (shape ``(M, *out_shape)``) -> ``(M,)``."""
         if self.bias is None:

@@ -87,6 +87,13 @@ class Dense(LinearNode):
     def backward(self, a):
         return [self._matmul(a, self.weight.T)]
 
+    def backward_sparse(self, a, idx):
+        if self.out_size != self.weight.shape[1]:  # several rows of features: no shortcut
+            return super().backward_sparse(a, idx)
+        grad = (a @ self.weight.T[idx]).reshape(a.shape[0], *self.in_shapes[0])
+        bias = np.zeros(a.shape[0]) if self.bias is None else a @ self.bias[idx]
+        return [grad], bias
+
     def params(self):
         return self.weight.size + (0 if self.bias is None else self.bias.size)
 
