@@ -201,3 +201,30 @@ def test_random_graphs_build_and_run_batched(seed):
         y = g.forward(x)
         assert y.shape == (5, *g.output_shape)
         np.testing.assert_allclose(g.forward(x[2]), y[2])
+
+
+@pytest.mark.parametrize("node,shapes", LINEAR_CASES, ids=lambda v: getattr(v, "op", None))
+def test_backward_sparse_matches_dense_backward(node, shapes):
+    node.bind(tuple(shapes))
+    rng = np.random.default_rng(3)
+    idx = np.sort(rng.choice(node.out_size, size=max(1, node.out_size // 3), replace=False))
+    a = rng.normal(size=(4, idx.size))
+    full = np.zeros((4, node.out_size))
+    full[:, idx] = a
+    full = full.reshape(4, *node.out_shape)
+    grads, bias = node.backward_sparse(a, idx)
+    for g_sparse, g_full in zip(grads, node.backward(full), strict=True):
+        np.testing.assert_allclose(g_sparse, g_full, atol=1e-12)
+    np.testing.assert_allclose(bias, node.bias_term(full), atol=1e-12)
+
+
+def test_dense_backward_sparse_with_leading_axes_falls_back():
+    node = Dense("d", ["x"], np.arange(6.0).reshape(3, 2), np.array([1.0, -1.0]))
+    node.bind(((2, 3),))
+    a = np.array([[1.0, 2.0]])
+    idx = np.array([1, 2])
+    full = np.zeros((1, 4))
+    full[:, idx] = a
+    grads, bias = node.backward_sparse(a, idx)
+    np.testing.assert_allclose(grads[0], node.backward(full.reshape(1, 2, 2))[0])
+    np.testing.assert_allclose(bias, node.bias_term(full.reshape(1, 2, 2)))
