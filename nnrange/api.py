@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
 from .box import Box
-from .engines import ALIASES, ENGINES, Engine, sampling
+from .engines import ALIASES, AUTO_CHAIN, ENGINES, Engine, sampling
 from .errors import EngineError
+from .graph import Graph
 from .loaders import load
 from .result import BoundsResult
 
@@ -15,7 +17,7 @@ def resolve_method(method: str) -> Engine:
     """The engine registered under ``method`` (or one of its aliases)."""
     key = ALIASES.get(method.lower(), method.lower()) if isinstance(method, str) else method
     if key not in ENGINES:
-        known = ", ".join(sorted(ENGINES))
+        known = ", ".join(["auto", *sorted(ENGINES)])
         raise EngineError(f"unknown method {method!r}; choose one of: {known}")
     return ENGINES[key]
 
@@ -24,14 +26,29 @@ def _strict_default() -> bool:
     return os.environ.get("NNRANGE_STRICT", "") not in ("", "0")
 
 
+def _run(engine: Engine, graph: Graph, box: Box, options: dict) -> BoundsResult:
+    try:
+        result = engine.run(graph, box, **options)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise EngineError(f"method {engine.name!r}: {exc}") from exc
+        raise
+    result.method = engine.name  # the registered name, which the self-check reports
+    if engine.name not in result.engines:
+        result.engines = (engine.name, *result.engines)
+    return result
+
+
 def bounds(
     model,
     lo,
     hi,
-    method: str = "crown",
+    method: str = "auto",
     *,
-    samples: int = 1000,
-    corners: int = 256,
+    inner="fast",
+    tolerance: float | None = None,
+    exact: bool = False,
+    time_limit: float | None = None,
     seed: int = 0,
     atol: float = 1e-6,
     rtol: float = 1e-6,
@@ -45,29 +62,56 @@ def bounds(
     model: path to an .onnx/.keras/.h5 file, an ONNX ModelProto, a Keras model, or a Graph.
     lo, hi: box bounds: scalars, flat sequences, arrays in the input shape, or a leading batch
         axis of several boxes (see ``Box.from_bounds``).
-    method: engine name: ``"crown"`` (default), ``"alpha-crown"`` (tighter, slower), ``"ibp"``
-        (fastest, loosest), ``"sample"`` (inner bounds only).
-    samples, corners, seed: budget of the inner bounds attached to every result (uniform
-        samples and box corners, plus the centre); ``samples=0, corners=0`` leaves only the centre.
+    method: ``"auto"`` (default: CROWN, escalating when ``tolerance``/``exact`` ask for more),
+        or one engine: ``"crown"``, ``"alpha-crown"`` (tighter, slower), ``"ibp"`` (fastest,
+        loosest), ``"sample"`` (inner bounds only).
+    inner: inner bounds (attained values with witness inputs) attached to an outer engine's
+        result: ``"fast"`` (default), ``"thorough"``, a dict of ``sampling.run`` options
+        (e.g. ``{"samples": 5000, "steps": 0}``), or ``False`` for none.
+    tolerance: with ``method="auto"``, the gap between proven and attained bounds (on each
+        side, absolute) that counts as closed; the engines escalate until every output is
+        closed or the chain ends. Sets ``atol``.
+    exact: same as a tolerance of ``atol``.
+    time_limit: seconds for the escalation of ``method="auto"`` (checked between engines).
+    seed: random seed of the inner-bound search.
     atol, rtol: tolerance for calling an output's range exact.
     strict: raise ``UnsoundBoundError`` (instead of warning) when a witness escapes an outer
         bound; defaults to the environment variable ``NNRANGE_STRICT``.
-    options: passed to the engine.
+    options: passed to the engine (to each engine of the chain for ``"auto"``).
 
-    Returns a ``BoundsResult``.
+    Returns a ``BoundsResult``; ``result.engines`` says which engines ran.
     """
-    engine = resolve_method(method)
+    if tolerance is not None:
+        atol = float(tolerance)
+    escalate = exact or tolerance is not None
+    inner_opts = sampling.preset(inner)
+    chain = _chain(method, escalate)
     graph = load(model)
     box = Box.from_bounds(lo, hi, graph.input_shape)
-    try:
-        result = engine.run(graph, box, **options)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise EngineError(f"method {engine.name!r}: {exc}") from exc
-        raise
-    if engine.gives_outer:
-        result = result.combine(
-            sampling.run(graph, box, samples=samples, corners=corners, seed=seed)
-        )
-    result.atol, result.rtol = atol, rtol
+    t0 = time.perf_counter()
+    result = None
+    for step, engine in enumerate(chain):
+        part = _run(engine, graph, box, options)
+        result = part if result is None else result.combine(part)
+        if engine.gives_outer and inner_opts is not None and step == 0:
+            result = result.combine(sampling.run(graph, box, seed=seed, **inner_opts))
+        result.atol, result.rtol = atol, rtol
+        if step == 0 and escalate and inner_opts is not None and not result.exact.all():
+            # before paying for tighter outer bounds, make sure the inner side is not the gap
+            result = result.combine(
+                sampling.run(graph, box, seed=seed, **sampling.PRESETS["thorough"])
+            )
+            result.atol, result.rtol = atol, rtol
+        done = bool(result.exact.all())
+        if done or (time_limit is not None and time.perf_counter() - t0 > time_limit):
+            break
+    if method == "auto":
+        result.method = "auto"
     return result.check(strict=_strict_default() if strict is None else strict)
+
+
+def _chain(method: str, escalate: bool) -> list[Engine]:
+    if isinstance(method, str) and method.lower() == "auto":
+        chain = [ENGINES[name] for name in AUTO_CHAIN if name in ENGINES]
+        return chain if escalate else chain[:1]
+    return [resolve_method(method)]

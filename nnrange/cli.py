@@ -69,14 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--method",
-        default="crown",
-        help=f"engine: {', '.join(sorted(ENGINES))} (default: crown)",
+        default="auto",
+        help=f"engine: auto, {', '.join(sorted(ENGINES))} (default: auto)",
     )
     b.add_argument(
-        "--samples",
-        type=int,
-        default=1000,
-        help="uniform samples for the inner bounds (default: 1000)",
+        "--inner",
+        default="fast",
+        choices=["fast", "thorough", "off"],
+        help="inner-bound search (samples + gradient attack) attached to the result "
+        "(default: fast)",
     )
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -97,7 +98,14 @@ def _cmd_bounds(args) -> int:
     from .api import bounds
 
     lo, hi = _numbers(args.lo), _numbers(args.hi)
-    result = bounds(args.model, lo, hi, method=args.method, samples=args.samples, seed=args.seed)
+    result = bounds(
+        args.model,
+        lo,
+        hi,
+        method=args.method,
+        inner=False if args.inner == "off" else args.inner,
+        seed=args.seed,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

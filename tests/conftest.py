@@ -32,6 +32,14 @@ def bench() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def keras_zoo():
+    """The Keras layer zoo (built once per session: TensorFlow start-up is slow)."""
+    from keras_zoo import build_all
+
+    return build_all()
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)

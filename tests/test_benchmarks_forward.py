@@ -59,7 +59,7 @@ def test_forward_matches_onnx_runtime_in_property_box(net: Path, prop: Path):
 def test_ibp_contains_onnx_runtime_outputs(net: Path, prop: Path):
     graph = nnrange.load(net)
     case = load_vnnlib(prop).cases[0]
-    r = nnrange.bounds(graph, case.lo, case.hi, samples=200)
+    r = nnrange.bounds(graph, case.lo, case.hi, inner={"samples": 200})
     rng = np.random.default_rng(1)
     x = case.lo + rng.random((50, case.lo.size)) * (case.hi - case.lo)
     sess = ort.InferenceSession(str(net), providers=["CPUExecutionProvider"])

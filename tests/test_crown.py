@@ -117,9 +117,9 @@ def test_batched_equals_one_by_one(rng):
     g = random_cnn(rng, activations=["relu"])
     boxes = [random_box(rng, g, 0.5) for _ in range(3)]
     lo, hi = np.stack([b[0] for b in boxes]), np.stack([b[1] for b in boxes])
-    r = nnrange.bounds(g, lo, hi, method="crown", samples=10)
+    r = nnrange.bounds(g, lo, hi, method="crown", inner={"samples": 10})
     for k in range(3):
-        single = nnrange.bounds(g, lo[k], hi[k], method="crown", samples=0, corners=0)
+        single = nnrange.bounds(g, lo[k], hi[k], method="crown", inner=False)
         np.testing.assert_allclose(r.lower[k], single.lower, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(r.upper[k], single.upper, rtol=1e-9, atol=1e-12)
 
@@ -140,9 +140,9 @@ def _mlp_path():
     return MODELS / "mlp.onnx"
 
 
-def test_default_method_is_crown():
+def test_default_method_is_auto_crown_with_inner_bounds():
     r = nnrange.bounds(_mlp_path(), -1, 1)
-    assert r.method == "crown" and "sample" in r.engines
+    assert r.method == "auto" and r.engines == ("crown", "sample")
 
 
 # ---------------------------------------------------------------- reference comparisons

@@ -93,7 +93,7 @@ def test_point_box_collapses_to_forward_value(seed):
     rng = np.random.default_rng(seed)
     g = random_mlp(rng) if seed % 2 else random_cnn(rng)
     x = rng.normal(size=g.input_shape)
-    r = nnrange.bounds(g, x, x, method="ibp", samples=0, corners=0)
+    r = nnrange.bounds(g, x, x, method="ibp", inner={"samples": 0, "corners": 0, "steps": 0})
     y = g.forward(x).reshape(-1)
     np.testing.assert_allclose(r.lower, y, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(r.upper, y, rtol=1e-12, atol=1e-12)
@@ -105,10 +105,10 @@ def test_batched_equals_one_by_one(rng):
     boxes = [random_box(rng, g, 0.5) for _ in range(4)]
     lo = np.stack([b[0] for b in boxes])
     hi = np.stack([b[1] for b in boxes])
-    r = nnrange.bounds(g, lo, hi, method="ibp", samples=50)
+    r = nnrange.bounds(g, lo, hi, method="ibp", inner={"samples": 50})
     assert r.batched and r.lower.shape == (4, g.output_size)
     for k in range(4):
-        single = nnrange.bounds(g, lo[k], hi[k], method="ibp", samples=0, corners=0)
+        single = nnrange.bounds(g, lo[k], hi[k], method="ibp", inner=False)
         np.testing.assert_allclose(r.lower[k], single.lower, rtol=1e-12)
         np.testing.assert_allclose(r.upper[k], single.upper, rtol=1e-12)
         assert r[k].lower.shape == (g.output_size,)
@@ -118,15 +118,17 @@ def test_float32_and_float64_boxes_agree(rng):
     g = random_mlp(rng)
     lo, hi = random_box(rng, g, 0.5)
     lo32, hi32 = lo.astype(np.float32), hi.astype(np.float32)
-    a = nnrange.bounds(g, lo32, hi32, method="ibp", samples=0)
-    b = nnrange.bounds(g, lo32.astype(np.float64), hi32.astype(np.float64), method="ibp", samples=0)
+    a = nnrange.bounds(g, lo32, hi32, method="ibp", inner=False)
+    b = nnrange.bounds(
+        g, lo32.astype(np.float64), hi32.astype(np.float64), method="ibp", inner=False
+    )
     np.testing.assert_array_equal(a.lower, b.lower)
 
 
 def test_witnesses_reproduce_inner_bounds(rng):
     g = random_mlp(rng)
     lo, hi = random_box(rng, g, 1.0)
-    r = nnrange.bounds(g, lo, hi, samples=200)
+    r = nnrange.bounds(g, lo, hi, inner={"samples": 200})
     for j in range(g.output_size):
         assert g.forward(r.witness_upper[j]).reshape(-1)[j] == pytest.approx(r.inner_upper[j])
         assert g.forward(r.witness_lower[j]).reshape(-1)[j] == pytest.approx(r.inner_lower[j])

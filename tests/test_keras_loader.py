@@ -20,10 +20,8 @@ pytestmark = pytest.mark.keras
 
 
 @pytest.fixture(scope="module")
-def zoo():
-    from keras_zoo import build_all
-
-    return build_all()
+def zoo(keras_zoo):
+    return keras_zoo
 
 
 def _inputs(model, seed=0, n=4):
@@ -84,7 +82,7 @@ def test_bounds_contain_keras_outputs(zoo):
     model = zoo["cnn2d"]
     x = _inputs(model, 3, 64)
     lo, hi = x.min(axis=0), x.max(axis=0)
-    r = nnrange.bounds(model, lo, hi, samples=10)
+    r = nnrange.bounds(model, lo, hi, inner={"samples": 10})
     y = np.asarray(model(x)).astype(np.float64)
     slack = 1e-5 * (1 + np.abs(y))
     assert np.all(y >= r.lower - slack) and np.all(y <= r.upper + slack)

@@ -43,7 +43,7 @@ def test_ibp_bounds_contain_onnx_runtime_outputs(name):
     rng = np.random.default_rng(1)
     lo = rng.normal(size=g.input_shape)
     hi = lo + rng.uniform(0, 1, size=g.input_shape)
-    r = nnrange.bounds(g, lo, hi, samples=20)
+    r = nnrange.bounds(g, lo, hi, inner={"samples": 20})
     box = nnrange.Box.from_bounds(lo, hi, g.input_shape)
     pts = sampling.candidate_points(box, 30, 8, rng)[0]
     for x in pts:

@@ -38,9 +38,16 @@ ENGINES: dict[str, Engine] = {
         "CROWN with lower ReLU slopes optimised per output bound",
     ),
     "sample": Engine(
-        "sample", sampling.run, False, True, "inner bounds from centre, corners and uniform samples"
+        "sample",
+        sampling.run,
+        False,
+        True,
+        "inner bounds: centre, corners, uniform samples, gradient attack, LP polish",
     ),
 }
+
+#: Engines ``method="auto"`` runs in order, while a requested tolerance is not met.
+AUTO_CHAIN: tuple[str, ...] = ("crown", "alpha-crown")
 
 ALIASES: dict[str, str] = {
     "interval": "ibp",

@@ -151,6 +151,10 @@ class NonlinearNode(Node):
 
     kind = "nonlinear"
 
+    def vjp(self, xs: list[np.ndarray], y: np.ndarray, g: np.ndarray) -> list[np.ndarray]:
+        """Vector-Jacobian product: gradients w.r.t. the inputs given ``g`` on the output."""
+        raise NotImplementedError
+
     def interval(
         self, los: list[np.ndarray], his: list[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -295,6 +299,32 @@ class Graph:
             if tensor != self.output:
                 out.setdefault(node, []).append(tensor)
         return out
+
+    def value_and_grad(self, x: np.ndarray, cotangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs of a batch ``x`` (B, *input_shape) and the gradient of ``sum(cotangent * y)``
+        with respect to x, per sample: ``(y (B, *output_shape), grad (B, *input_shape))``.
+
+        Gradients come from the nodes themselves (transposes, activation derivatives, max
+        pooling's winning cell, softmax's Jacobian), so no autodiff framework is needed.
+        """
+        values = self.forward(x, all_values=True)
+        grads: dict[str, np.ndarray] = {
+            self.output: np.broadcast_to(cotangent, values[self.output].shape)
+        }
+        for node in reversed(list(self.nodes.values())):
+            g = grads.pop(node.name, None)
+            if g is None:
+                continue
+            if node.kind == "linear":
+                parts = node.backward(g)
+            elif node.kind == "activation":
+                parts = [g * node.derivative(values[node.inputs[0]])]
+            else:
+                parts = node.vjp([values[i] for i in node.inputs], values[node.name], g)
+            for name, part in zip(node.inputs, parts, strict=True):
+                grads[name] = grads[name] + part if name in grads else part
+        grad = grads.get(self.input_name, np.zeros_like(x))
+        return values[self.output], grad
 
     def summary(self) -> list[dict]:
         """One row per node: name, op, kind, inputs, output shape, parameter count."""

@@ -59,6 +59,16 @@ class MaxPool(NonlinearNode):
     def interval(self, los, his):
         return self.forward(los[0]), self.forward(his[0])
 
+    def vjp(self, xs, y, g):
+        nsp = self.window.ndim
+        wins = np.stack(self.windows(xs[0]))
+        winner = wins.argmax(axis=0)
+        g_cf = _channels_first(g, nsp, self.channels_last)
+        padded = np.zeros((*g_cf.shape[:-nsp], *self.window.padded_spatial(self._spatial)))
+        for j, (_, sl) in enumerate(self.window.offsets(self._spatial)):
+            padded[(..., *sl)] += np.where(winner == j, g_cf, 0.0)
+        return [_channels_back(self.window.crop(padded, self._spatial), nsp, self.channels_last)]
+
     def describe(self):
         w = self.window
         return f"k={w.kernel} s={w.strides} pads={w.pads_begin}/{w.pads_end}"
@@ -82,6 +92,10 @@ class Softmax(NonlinearNode):
 
     def forward(self, x):
         return softmax(x, axis=self.axis + 1)
+
+    def vjp(self, xs, y, g):
+        axis = self.axis + 1
+        return [y * (g - (g * y).sum(axis=axis, keepdims=True))]
 
     def interval(self, los, his):
         # y_i = 1 / (1 + sum_{j != i} exp(x_j - x_i)) is increasing in x_i, decreasing in x_j.
