@@ -103,10 +103,9 @@ def _grid(plt, n: int, ncols: int = 3):
     return fig, axes[:n]
 
 
-def _finite(*values) -> list[float]:
-    return [
-        float(v) for v in np.ravel(np.concatenate([np.ravel(v) for v in values])) if np.isfinite(v)
-    ]
+def _finite(values) -> list[float]:
+    a = np.asarray(values, dtype=np.float64).ravel()
+    return a[np.isfinite(a)].tolist()
 
 
 def _sample_outputs(model, lo, hi, n: int, box: int, seed: int) -> np.ndarray:
@@ -300,7 +299,6 @@ def slice2d(
     (the other inputs held fixed, as in the picture).
     """
     plt = _pyplot()
-    from .api import bounds
     from .engines.sampling import evaluate
     from .loaders import load
 
@@ -336,7 +334,7 @@ def slice2d(
     fig.colorbar(image, ax=ax, label=f"output {output}")
     title = f"output {output} over inputs {i} and {k}"
     if method is not None:
-        _cell_bounds(ax, graph, bounds, base, i, k, lo_f, hi_f, output, method, cells)
+        _cell_bounds(ax, graph, base, (i, k), lo_f, hi_f, output, method, cells)
         title += f"; {method} bounds per cell"
     for b_lo, b_hi in boxes or ():
         (x0, y0), (x1, y1) = b_lo, b_hi
@@ -349,10 +347,13 @@ def slice2d(
     return fig
 
 
-def _cell_bounds(ax, graph, bounds, base, i, k, lo_f, hi_f, output, method, cells) -> None:
+def _cell_bounds(ax, graph, base, dims, lo_f, hi_f, output, method, cells) -> None:
     """Outline ``cells`` x ``cells`` cells of the slice and write each one's proven range."""
     from matplotlib.patches import Rectangle
 
+    from .api import bounds
+
+    i, k = dims
     ex, ey = np.linspace(lo_f[i], hi_f[i], cells + 1), np.linspace(lo_f[k], hi_f[k], cells + 1)
     cx, cy = np.meshgrid(np.arange(cells), np.arange(cells))
     cx, cy = cx.ravel(), cy.ravel()
@@ -419,6 +420,9 @@ def layers(result: BoundsResult, *, box: int = 0) -> Figure:
     ax_u.yaxis.get_major_locator().set_params(integer=True)
     ax_u.margins(y=0.15)
     for ax in (ax_w, ax_u):
-        ax.set_xticks(x, names, fontsize=8)
+        if sum(len(n) for n in names) > 60:
+            ax.set_xticks(x, names, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
+        else:
+            ax.set_xticks(x, names, fontsize=8)
     fig.suptitle(f"{_label(res)}: bounds of the inputs of each nonlinear layer", fontsize=10)
     return fig

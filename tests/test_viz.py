@@ -12,13 +12,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from conftest import MODELS  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 import nnrange  # noqa: E402
 from nnrange import viz  # noqa: E402
-
-from .conftest import MODELS  # noqa: E402
 
 MLP, CNN, SUM = MODELS / "mlp.onnx", MODELS / "cnn.onnx", MODELS / "example_sum.onnx"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
