@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 
@@ -26,7 +27,13 @@ def _strict_default() -> bool:
     return os.environ.get("NNRANGE_STRICT", "") not in ("", "0")
 
 
-def _run(engine: Engine, graph: Graph, box: Box, options: dict) -> BoundsResult:
+#: Arguments of ``bounds()`` that are handed on to engines whose ``run`` accepts them.
+_SHARED = ("atol", "rtol", "seed", "time_limit")
+
+
+def _run(engine: Engine, graph: Graph, box: Box, options: dict, shared: dict) -> BoundsResult:
+    params = inspect.signature(engine.run).parameters
+    options = {**{k: v for k, v in shared.items() if k in params and v is not None}, **options}
     try:
         result = engine.run(graph, box, **options)
     except TypeError as exc:
@@ -72,9 +79,11 @@ def bounds(
         side, absolute) that counts as closed; the engines escalate until every output is
         closed or the chain ends. Sets ``atol``.
     exact: same as a tolerance of ``atol``.
-    time_limit: seconds for the escalation of ``method="auto"`` (checked between engines).
-    seed: random seed of the inner-bound search.
-    atol, rtol: tolerance for calling an output's range exact.
+    time_limit: seconds for the whole run: the chain of ``method="auto"`` stops escalating when
+        it is spent, and engines with a time limit of their own (bab, milp) get what is left.
+    seed: random seed of the inner-bound search (and of engines that take one).
+    atol, rtol: tolerance for calling an output's range exact; engines that stop at a gap
+        (bab, milp) get them as their target.
     strict: raise ``UnsoundBoundError`` (instead of warning) when a witness escapes an outer
         bound; defaults to the environment variable ``NNRANGE_STRICT``.
     options: passed to the engine (to each engine of the chain for ``"auto"``).
@@ -91,7 +100,9 @@ def bounds(
     t0 = time.perf_counter()
     result = None
     for step, engine in enumerate(chain):
-        part = _run(engine, graph, box, options)
+        left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+        shared = {"atol": atol, "rtol": rtol, "seed": seed, "time_limit": left}
+        part = _run(engine, graph, box, options, shared)
         result = part if result is None else result.combine(part)
         if engine.gives_outer and inner_opts is not None and step == 0:
             result = result.combine(sampling.run(graph, box, seed=seed, **inner_opts))

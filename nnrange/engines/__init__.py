@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import alpha_crown, crown, ibp, sampling
+from . import alpha_crown, bab, crown, ibp, milp, sampling
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class Engine:
     gives_outer: bool
     gives_inner: bool
     summary: str
+    #: ``supports(graph)``: None when the engine handles the graph with default options, else
+    #: the reason it refuses (the contract suite skips such graphs with that reason).
+    supports: Callable | None = None
 
 
 ENGINES: dict[str, Engine] = {
@@ -37,6 +40,21 @@ ENGINES: dict[str, Engine] = {
         False,
         "CROWN with lower ReLU slopes optimised per output bound",
     ),
+    "bab": Engine(
+        "bab",
+        bab.run,
+        True,
+        True,
+        "branch and bound by input splitting with CROWN: anytime, exact within a tolerance",
+    ),
+    "milp": Engine(
+        "milp",
+        milp.run,
+        True,
+        True,
+        "exact ranges of piecewise-linear nets: big-M MILP (HiGHS), witnesses re-evaluated",
+        milp.supports,
+    ),
     "sample": Engine(
         "sample",
         sampling.run,
@@ -47,7 +65,7 @@ ENGINES: dict[str, Engine] = {
 }
 
 #: Engines ``method="auto"`` runs in order, while a requested tolerance is not met.
-AUTO_CHAIN: tuple[str, ...] = ("crown", "alpha-crown")
+AUTO_CHAIN: tuple[str, ...] = ("crown", "alpha-crown", "bab")
 
 ALIASES: dict[str, str] = {
     "interval": "ibp",
@@ -56,4 +74,5 @@ ALIASES: dict[str, str] = {
     "alpha_crown": "alpha-crown",
     "alphacrown": "alpha-crown",
     "crown-optimized": "alpha-crown",
+    "mip": "milp",
 }

@@ -107,6 +107,8 @@ def linear_region(graph: Graph, x: np.ndarray, pattern: dict | None = None) -> R
     coef, off = forms[graph.output]
     g = np.concatenate(rows_g) if rows_g else np.zeros((0, d))
     h = np.concatenate(rows_h) if rows_h else np.zeros(0)
+    finite = np.isfinite(h)  # an infinite threshold (Clip without a low or high end) is no limit
+    g, h = g[finite], h[finite]
     return Region(coef.reshape(d, -1).T, off.reshape(-1), g, h)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.stats import qmc
 
 from ..box import Box
 from ..errors import EngineError
@@ -32,6 +31,8 @@ def candidate_points(
     if samples > 0:
         parts.append(box.uniform(samples, rng))
     if lhs > 0:
+        from scipy.stats import qmc  # costs ~0.8 s to import: only when asked for
+
         d = int(np.prod(box.shape))
         u = np.stack([qmc.LatinHypercube(d=d, seed=rng).random(lhs) for _ in range(box.n)])
         u = u.reshape(box.n, lhs, *box.shape)

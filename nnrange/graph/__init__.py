@@ -4,6 +4,7 @@ from .activations import Clip, Elu, LeakyRelu, Relu, Sigmoid, Softplus, Tanh
 from .core import ActivationNode, Graph, LinearNode, Node, NonlinearNode
 from .linear import Affine, AvgPool, Concat, Conv, Dense, Pad, Reshape, Sum, Transpose
 from .nonlinear import MaxPool, Softmax
+from .objective import with_objective
 from .window import Window
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "Tanh",
     "Transpose",
     "Window",
+    "with_objective",
 ]

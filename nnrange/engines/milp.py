@@ -1,0 +1,420 @@
+"""Exact output ranges by MILP (``method="milp"``), and ``solve_range`` for branch and bound.
+
+Per box, one big-M MILP (``nnrange.milp.Encoding``) is built from CROWN's intermediate bounds
+(padded for floating point, optionally tightened by LPs), then every requested output is
+maximised and minimised by changing only the objective. Each optimum's input is run through
+``graph.forward``: that value, with its witness, is the inner bound, and a disagreement with the
+solver's value is reported in ``result.info["witness_mismatch"]`` and as a warning. The outer
+bound is the solver's proven bound (its dual bound; the best bound when stopped early) widened by
+a small float slack and intersected with CROWN's, so a timeout still gives sound bounds (status
+``timeout``).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ..box import Box
+from ..errors import EngineError
+from ..graph import Graph, with_objective
+from ..milp import Encoding, HighsSolver, LpTightener, make_solver, unsupported_reason
+from ..milp.solving import Outcome
+from ..result import BoundsResult, Status
+from . import crown, sampling
+
+#: Solver stopping gap (relative and absolute) of every MILP.
+GAP_REL = 1e-7
+GAP_ABS = 1e-7
+#: Outward slack added to the solver's proven bounds (LP tolerances, rounding).
+SLACK_ABS = 1e-7
+SLACK_REL = 1e-7
+#: Solver value and forward value of a witness further apart than this are reported.
+WITNESS_TOL = 1e-6
+#: Budget of the sampling + gradient search that provides MIP starts (inner bounds).
+START = {"samples": 256, "corners": 64, "starts": 2, "steps": 20, "polish": False}
+
+
+def supports(graph: Graph) -> str | None:
+    """None when the engine handles ``graph`` by default, else the reason it refuses."""
+    return unsupported_reason(graph)
+
+
+def _slack(v: float) -> float:
+    return SLACK_ABS + SLACK_REL * abs(v)
+
+
+def _bounds_for(graph: Graph, lo: np.ndarray, hi: np.ndarray, pre_bounds: dict | None):
+    """Intermediate bounds (``{tensor: (lower, upper)}``) and CROWN's output bounds (or None
+    when ``pre_bounds`` covers every tensor and CROWN was not run)."""
+    needed = {i for n in graph if n.kind != "linear" for i in n.inputs} - {graph.input_name}
+    if pre_bounds is not None and needed <= set(pre_bounds):
+        return dict(pre_bounds), None
+    state, _ = crown.compute_state(graph, lo[None], hi[None])
+    out_lo, out_hi, _ = crown.output_bounds(state)
+    bounds = {name: state.bounds[name] for name in needed}
+    for name, (l_, u_) in (pre_bounds or {}).items():
+        if name in bounds:
+            cl, cu = bounds[name]
+            bounds[name] = (
+                np.maximum(cl.reshape(-1), np.ravel(l_)),
+                np.minimum(cu.reshape(-1), np.ravel(u_)),
+            )
+    return bounds, (out_lo.reshape(-1), out_hi.reshape(-1))
+
+
+def _encode(graph, lo, hi, bounds, relaxed, tighten, deadline):
+    """The encoding, its statistics, and the LP relaxation solver (None without HiGHS)."""
+    if tighten not in (None, False, "lp"):
+        raise EngineError(f"tighten must be 'lp' or None, not {tighten!r}")
+    tightener = LpTightener(deadline) if tighten == "lp" else None
+    t0 = time.perf_counter()
+    enc = Encoding(graph, lo, hi, bounds, relaxed=relaxed, tightener=tightener)
+    stats = {
+        "columns": enc.model.n_cols,
+        "rows": enc.model.n_rows,
+        "binaries": enc.n_binaries,
+        "build_seconds": time.perf_counter() - t0,
+    }
+    if tightener is not None:
+        stats["tighten"] = tightener.stats()
+    lp = tightener.lp if tightener is not None else None
+    if lp is None:
+        try:
+            lp = HighsSolver(enc.model, integer=False)
+        except ImportError:
+            lp = None
+    return enc, stats, lp
+
+
+def _close(a: float, b: float, gap_rel: float, gap_abs: float) -> bool:
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return False
+    return abs(a - b) <= max(gap_abs, gap_rel * max(abs(a), abs(b)))
+
+
+class _Solver:
+    """The chosen back end with CBC as fallback when a HiGHS solve errors."""
+
+    def __init__(self, enc: Encoding, name: str, gap_rel: float, gap_abs: float, threads):
+        self.enc = enc
+        self.args = (gap_rel, gap_abs, threads)
+        self.main, note = make_solver(name, enc.model, *self.args)
+        self.fallback = None
+        self.notes = [note] if note else []
+
+    @property
+    def name(self) -> str:
+        return self.main.name
+
+    def solve(self, cost, offset, time_limit, cutoff=None, start=None) -> Outcome:
+        try:
+            out = self.main.solve(cost, offset, time_limit, cutoff, start)
+        except Exception as exc:  # a solver crash becomes a fallback, not a failure
+            out = Outcome("error", -np.inf, None, None, 0.0, self.main.name, repr(exc))
+        if out.status == "error" and self.main.name != "cbc":
+            self.notes.append(f"{self.main.name} failed ({out.message}); retried with CBC")
+            try:
+                if self.fallback is None:
+                    self.fallback, _ = make_solver("cbc", self.enc.model, *self.args)
+                out = self.fallback.solve(cost, offset, time_limit, cutoff, start)
+            except Exception as exc:
+                self.notes.append(f"CBC failed too ({exc!r})")
+        return out
+
+
+def _minimize(
+    enc: Encoding,
+    sv: _Solver,
+    lp: HighsSolver | None,
+    cost: np.ndarray,
+    offset: float,
+    x0: np.ndarray | None,
+    known: float,
+    limit: float | None,
+    cutoff: float | None,
+    gaps: tuple[float, float],
+) -> Outcome:
+    """Minimise ``cost . v + offset`` over the encoding. ``x0`` (an input) seeds the search;
+    ``known`` is a proven lower bound (CROWN's). The MILP is skipped when the start's value
+    meets ``known`` or the LP relaxation's bound within the gap, or either proves the cutoff."""
+    start = v0 = None
+    if x0 is not None:
+        start = enc.assignment(x0)
+        v0 = float(cost @ start) + offset
+        if cutoff is not None and v0 > cutoff:
+            start = v0 = None
+    if not cost.any():  # the objective does not depend on any variable
+        cols = start if start is not None else enc.assignment(enc.lo)
+        return Outcome("optimal", offset, offset, cols, 0.0, "constant")
+    if cutoff is not None and known >= cutoff:
+        return Outcome("cutoff", float(cutoff), None, None, 0.0, "crown")
+    if v0 is not None and _close(known, v0, *gaps):
+        return Outcome("optimal", known, v0, start, 0.0, "crown")
+    if limit is not None and limit <= 0:
+        return Outcome("timeout", -np.inf, v0, start, 0.0, sv.name, "no time left")
+    if lp is not None:
+        relax = lp.solve(cost, offset, limit)
+        if relax.status == "optimal":
+            if cutoff is not None and relax.bound >= cutoff:
+                return Outcome("cutoff", float(cutoff), None, None, relax.seconds, "lp")
+            if v0 is not None and _close(relax.bound, v0, *gaps):
+                return Outcome("optimal", relax.bound, v0, start, relax.seconds, "lp")
+    return sv.solve(cost, offset, limit, cutoff, start)
+
+
+def run(
+    graph: Graph,
+    box: Box,
+    *,
+    objective=None,
+    outputs=None,
+    solver: str = "highs",
+    time_limit: float | None = None,
+    solve_time_limit: float | None = None,
+    tighten: str | None = "lp",
+    tighten_time: float | None = None,
+    relaxed: bool = False,
+    progress: Callable[[dict], None] | None = None,
+    start: dict | bool = True,
+    seed: int = 0,
+    gap_rel: float = GAP_REL,
+    gap_abs: float = GAP_ABS,
+    threads: int | None = None,
+) -> BoundsResult:
+    """Exact [min, max] of each output (or of each row of ``objective``) by MILP.
+
+    objective: ``(k, n_outputs)`` weights; bound ``objective @ y`` instead of ``y``.
+    outputs: indices (of outputs, or objective rows) to solve; the others keep CROWN bounds.
+    solver: ``"highs"`` (in process, default) or ``"cbc"`` (via pulp); HiGHS falls back to CBC
+        when it is missing or a solve errors.
+    time_limit: seconds for the whole run; solve_time_limit: seconds per solve (both: sound
+        bounds and status ``timeout`` when hit).
+    tighten: ``"lp"`` (default) re-bounds every neuron in doubt by LPs before encoding the
+        next layer; None uses CROWN's bounds only. tighten_time: seconds for that, per box.
+    relaxed: encode non-piecewise-linear nodes by their linear relaxation (sound outer bounds,
+        not exact) instead of refusing them.
+    progress: called after each solve with a dict (box, output, sense, done, total,
+        remaining, status, gap, seconds).
+    start: MIP starts (and inner bounds when a solve finds nothing) from a quick sampling +
+        gradient search (True, or a dict of ``sampling.run`` options), or False.
+    gap_rel, gap_abs: the solver's stopping gap.
+    """
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + float(time_limit)
+    g = graph if objective is None else with_objective(graph, objective)
+    if not relaxed and (reason := unsupported_reason(g)):
+        raise EngineError(reason)
+    n_out = g.output_size
+    if outputs is None:
+        chosen = list(range(n_out))
+    else:
+        chosen = [int(j) for j in np.atleast_1d(outputs)]
+        if any(not 0 <= j < n_out for j in chosen):
+            raise EngineError(f"outputs {chosen} out of range for {n_out} output(s)")
+    start_opts = None if start is False else {**START, **(start if isinstance(start, dict) else {})}
+    nb, shape = box.n, g.input_shape
+    lower, upper = np.full((nb, n_out), -np.inf), np.full((nb, n_out), np.inf)
+    inner_lo, inner_hi = np.full((nb, n_out), np.inf), np.full((nb, n_out), -np.inf)
+    w_lo = np.broadcast_to(box.center[:, None], (nb, n_out, *shape)).copy()
+    w_hi = w_lo.copy()
+    status = Status.OK
+    boxes_info, mismatches, notes = [], [], []
+    total, done = nb * len(chosen) * 2, 0
+    solver_name, exact_encoding = solver, True
+    for b in range(nb):
+        lo_b, hi_b = box.lo[b], box.hi[b]
+        bounds, (lower[b], upper[b]) = _bounds_for(g, lo_b, hi_b, None)
+        tdl = None if tighten_time is None else time.perf_counter() + float(tighten_time)
+        tdl = deadline if tdl is None else (tdl if deadline is None else min(tdl, deadline))
+        enc, stats, lp = _encode(g, lo_b, hi_b, bounds, relaxed, tighten, tdl)
+        exact_encoding = exact_encoding and enc.exact
+        sv = _Solver(enc, solver, gap_rel, gap_abs, threads)
+        solver_name = sv.name
+        if start_opts is not None:
+            s = sampling.run(g, box[b], seed=seed, **start_opts)
+            inner_hi[b], inner_lo[b] = s.inner_upper, s.inner_lower
+            w_hi[b], w_lo[b] = s.witness_upper, s.witness_lower
+        solves = []
+        for j in chosen:
+            for d, sense in ((1.0, "max"), (-1.0, "min")):
+                row = np.zeros(n_out)
+                row[j] = -d  # minimise -d * y_j
+                cost, offset = enc.objective(row)
+                limit = solve_time_limit
+                if deadline is not None:
+                    left = deadline - time.perf_counter()
+                    limit = left if limit is None else min(limit, left)
+                known = -d * (upper[b, j] if d > 0 else lower[b, j])
+                x0 = (w_hi if d > 0 else w_lo)[b, j] if start_opts is not None else None
+                gaps = (gap_rel, gap_abs)
+                out = _minimize(enc, sv, lp, cost, offset, x0, known, limit, None, gaps)
+                if out.status not in ("optimal", "cutoff"):
+                    status = Status.TIMEOUT
+                if np.isfinite(out.bound):
+                    proven = -d * out.bound + d * _slack(out.bound)
+                    if d > 0:
+                        upper[b, j] = min(upper[b, j], proven)
+                    else:
+                        lower[b, j] = max(lower[b, j], proven)
+                rec = {
+                    "output": j,
+                    "sense": sense,
+                    "status": out.status,
+                    "by": out.solver,
+                    "seconds": out.seconds,
+                    "bound": float(-d * out.bound),
+                }
+                if out.cols is not None:
+                    x = enc.input_of(out.cols)
+                    v = float(g.forward(x[None]).reshape(-1)[j])
+                    rec["value"] = solver_v = float(-d * out.value)
+                    if enc.exact and abs(v - solver_v) > WITNESS_TOL * (1 + abs(v)):
+                        mismatches.append(
+                            {
+                                "box": b,
+                                "output": j,
+                                "sense": sense,
+                                "solver": solver_v,
+                                "forward": v,
+                            }
+                        )
+                    if d > 0 and v > inner_hi[b, j]:
+                        inner_hi[b, j], w_hi[b, j] = v, x
+                    elif d < 0 and v < inner_lo[b, j]:
+                        inner_lo[b, j], w_lo[b, j] = v, x
+                solves.append(rec)
+                done += 1
+                if progress is not None:
+                    gap = upper[b, j] - inner_hi[b, j] if d > 0 else inner_lo[b, j] - lower[b, j]
+                    progress(
+                        {
+                            "box": b,
+                            "output": j,
+                            "sense": sense,
+                            "done": done,
+                            "total": total,
+                            "remaining": total - done,
+                            "status": out.status,
+                            "gap": float(gap),
+                            "seconds": time.perf_counter() - t0,
+                        }
+                    )
+        # every witness (the box centre at worst) gets its forward value as the inner bound
+        diag = (np.arange(n_out), np.arange(n_out))
+        inner_hi[b] = g.forward(w_hi[b]).reshape(n_out, -1)[diag]
+        inner_lo[b] = g.forward(w_lo[b]).reshape(n_out, -1)[diag]
+        stats["solves"] = solves
+        boxes_info.append(stats)
+        notes += sv.notes
+    if mismatches:
+        m = mismatches[0]
+        warnings.warn(
+            f"milp: {len(mismatches)} optimum/optima disagree with the forward pass of their "
+            f"witness beyond {WITNESS_TOL:g} (first: box {m['box']}, output {m['output']} "
+            f"{m['sense']}: solver {m['solver']!r}, forward {m['forward']!r}); see "
+            "result.info['witness_mismatch']",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return BoundsResult(
+        n_boxes=nb,
+        n_outputs=n_out,
+        input_shape=graph.input_shape,
+        output_shape=g.output_shape,
+        lower=np.minimum(lower, upper),
+        upper=np.maximum(lower, upper),
+        inner_lower=inner_lo,
+        inner_upper=inner_hi,
+        witness_lower=w_lo,
+        witness_upper=w_hi,
+        method="milp",
+        batched=box.batched,
+        status=status,
+        timings={"milp": time.perf_counter() - t0},
+        info={
+            "milp": {
+                "solver": solver_name,
+                "exact_encoding": exact_encoding,
+                "boxes": boxes_info,
+                "notes": notes,
+            },
+            "witness_mismatch": mismatches,
+        },
+    )
+
+
+class RangeSolve(NamedTuple):
+    """``bound``: proven bound of ``c . y`` in the requested sense over the box (the cutoff
+    itself when nothing beats it); ``x``/``value``: the best input found and its forward value
+    ``c . f(x)``; ``status``: ``Status.OK`` or ``Status.TIMEOUT``."""
+
+    bound: float
+    x: np.ndarray
+    value: float
+    status: Status
+
+
+def solve_range(
+    graph: Graph,
+    lo,
+    hi,
+    c,
+    sense: str = "max",
+    cutoff: float | None = None,
+    time_limit: float | None = None,
+    pre_bounds: dict | None = None,
+    *,
+    start: np.ndarray | None = None,
+    tighten: str | None = "lp",
+    tighten_time: float | None = None,
+    solver: str = "highs",
+    relaxed: bool = False,
+    gap_rel: float = GAP_REL,
+    gap_abs: float = GAP_ABS,
+) -> RangeSolve:
+    """Bound ``c . y`` (``c`` over the flattened outputs) over the box ``[lo, hi]`` by one MILP.
+
+    sense: ``"max"`` (an upper bound) or ``"min"`` (a lower bound).
+    cutoff: the best value known so far; only better values are searched for, and when none
+        exists the returned bound is the cutoff itself.
+    pre_bounds: ``{tensor: (lower, upper)}`` sound bounds of the tensors feeding nonlinear nodes
+        (e.g. from a batched CROWN pass); CROWN runs when some are missing.
+    start: an input to seed the search (a MIP start; the fallback incumbent). Default: the
+        box centre.
+    """
+    if sense not in ("max", "min"):
+        raise EngineError(f"sense must be 'max' or 'min', not {sense!r}")
+    d = 1.0 if sense == "max" else -1.0
+    g = with_objective(graph, np.asarray(c, dtype=np.float64).reshape(1, -1))
+    lo = np.asarray(lo, dtype=np.float64).reshape(graph.input_shape)
+    hi = np.asarray(hi, dtype=np.float64).reshape(graph.input_shape)
+    bounds, crown_out = _bounds_for(g, lo, hi, pre_bounds)
+    deadline = None if tighten_time is None else time.perf_counter() + float(tighten_time)
+    enc, _, lp = _encode(g, lo, hi, bounds, relaxed, tighten, deadline)
+    cost, offset = enc.objective(np.array([-d]))
+    x0 = (lo + hi) / 2 if start is None else np.clip(np.asarray(start).reshape(lo.shape), lo, hi)
+    best_x, best_v = x0, float(g.forward(x0[None]).reshape(-1)[0])
+    known = -np.inf if crown_out is None else -d * (crown_out[1][0] if d > 0 else crown_out[0][0])
+    cut = None if cutoff is None else -d * float(cutoff)
+    sv = _Solver(enc, solver, gap_rel, gap_abs, None)
+    out = _minimize(enc, sv, lp, cost, offset, x0, known, time_limit, cut, (gap_rel, gap_abs))
+    if out.status == "cutoff":
+        bound = float(cutoff)
+    elif np.isfinite(out.bound):
+        bound = -d * out.bound + d * _slack(out.bound)
+    else:
+        bound = d * np.inf
+    if crown_out is not None:
+        bound = min(bound, crown_out[1][0]) if d > 0 else max(bound, crown_out[0][0])
+    if out.cols is not None:
+        x = enc.input_of(out.cols)
+        v = float(g.forward(x[None]).reshape(-1)[0])
+        if d * v > d * best_v:
+            best_x, best_v = x, v
+    status = Status.OK if out.status in ("optimal", "cutoff") else Status.TIMEOUT
+    return RangeSolve(float(bound), best_x, best_v, status)

@@ -1,0 +1,120 @@
+"""Branch and bound: exact on hand-computed networks, sound when stopped early, identical with
+several workers, exact ranges within 1e-4 of the independent ACAS Xu reference, and verify()
+matches published VNN-COMP answers with counterexamples checked by ONNX Runtime."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from random_graphs import random_box, random_mlp
+from test_sampling import _abs_net
+
+import nnrange
+from nnrange import Box
+from nnrange.engines import bab, sampling
+from nnrange.result import Status
+from nnrange.spec.vnnlib import parse_vnnlib
+from nnrange.verify import Verdict, verify
+
+
+def test_exact_range_of_hand_computed_network():
+    # y = -|x0 - 0.3| on [-1, 1]^2: range [-1.3, 0]
+    r = nnrange.bounds(_abs_net(), [-1, -1], [1, 1], method="bab", atol=1e-6)
+    assert r.lower[0] == pytest.approx(-1.3, abs=1e-6)
+    assert r.upper[0] == pytest.approx(0.0, abs=1e-6)
+    assert r.exact.all() and r.status is Status.OK
+
+
+def test_minimize_takes_the_max_of_rows():
+    # g = max(y, -y - 1) = max(-|x0-0.3|, |x0-0.3| - 1): smallest where |x0 - 0.3| = 0.5 -> -0.5
+    s = bab.minimize(_abs_net(), [-1, -1], [1, 1], [[1.0], [-1.0]], [0.0, 1.0], atol=1e-5)
+    assert s.status is Status.OK
+    assert -0.5 - 1e-12 <= s.lower <= -0.5 + 1e-5 and -0.5 <= s.value <= -0.5 + 1e-5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_stopped_early_is_still_sound(seed):
+    rng = np.random.default_rng(seed)
+    g = random_mlp(rng, activations=["relu", "tanh"], n_in=3)
+    lo, hi = random_box(rng, g, width=2.0)
+    r = nnrange.bounds(g, lo, hi, method="bab", max_pieces=4, atol=1e-9, inner=False)
+    assert r.status is Status.TIMEOUT
+    box = Box.from_bounds(lo, hi, g.input_shape)
+    vals = sampling.evaluate(g, sampling.candidate_points(box, 2000, 64, rng))[0]
+    assert np.all(vals >= r.lower - 1e-9) and np.all(vals <= r.upper + 1e-9)
+
+
+def test_workers_give_identical_results():
+    g = random_mlp(np.random.default_rng(3), activations=["relu"], n_in=3)
+    opts = {"method": "bab", "max_pieces": 40, "inner": False, "time_limit": 600}
+    one = nnrange.bounds(g, -1, 1, workers=1, **opts)
+    two = nnrange.bounds(g, -1, 1, workers=2, **opts)
+    np.testing.assert_array_equal(one.lower, two.lower)
+    np.testing.assert_array_equal(one.upper, two.upper)
+    np.testing.assert_array_equal(one.inner_upper, two.inner_upper)
+
+
+def test_verify_hand_computed_properties():
+    net = _abs_net()
+    head = "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
+    box = "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))"
+    holds = verify(net, parse_vnnlib(head + box + "(assert (>= Y_0 0.01))"))
+    assert holds.verdict is Verdict.HOLDS
+    bad = verify(net, parse_vnnlib(head + box + "(assert (>= Y_0 -0.01))"))
+    assert bad.verdict is Verdict.VIOLATED
+    assert net.forward(bad.counterexample[None])[0, 0] >= -0.01
+    assert np.all(np.abs(bad.counterexample) <= 1)
+
+
+# ---------------------------------------------------------------- shared benchmarks
+def _exact_cases(bench, boxes):
+    data = json.loads((bench / "reference" / "acasxu_exact.json").read_text())
+    return [r for r in data["records"] if r["net"] == "ACASXU_run2a_1_1" and r["box_id"] in boxes]
+
+
+def test_exact_ranges_match_reference_on_acasxu(bench):
+    # the property 4 box closes in seconds; benchmarks/bab_exact.py runs every case
+    cases = _exact_cases(bench, {"prop_4"})[:2]
+    assert cases
+    graph = nnrange.load(bench / "acasxu" / "ACASXU_run2a_1_1_batch_2000.onnx")
+    for c in cases:
+        r = nnrange.bounds(
+            graph,
+            c["box_lo"],
+            c["box_hi"],
+            method="bab",
+            outputs=[c["output"]],
+            atol=1e-4,
+            time_limit=60,
+            inner=False,
+        )
+        j = c["output"]
+        assert r.status is Status.OK
+        slack = 1e-4 + 1e-6  # the reference is exact to a MIP gap of 1e-6
+        assert abs(r.lower[j] - c["min"]) <= slack and abs(r.upper[j] - c["max"]) <= slack
+        assert r.lower[j] <= c["min"] + 1e-9 and r.upper[j] >= c["max"] - 1e-9  # sound
+
+
+def _answers(bench):
+    with open(bench / "acasxu" / "vnncomp2021_answers.csv") as f:
+        return {(r["onnx"], r["vnnlib"]): r["answer"] for r in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize(
+    "net,prop", [("1_1", 1), ("2_1", 2), ("3_1", 3), ("1_7", 4), ("2_4", 4), ("1_9", 3)]
+)
+def test_verify_matches_published_acasxu_answers(bench, net, prop):
+    onnx_path = bench / "acasxu" / f"ACASXU_run2a_{net}_batch_2000.onnx"
+    prop_path = bench / "acasxu" / f"prop_{prop}.vnnlib"
+    r = verify(onnx_path, prop_path, timeout=60)
+    assert r.verdict.value == _answers(bench)[(onnx_path.name, prop_path.name)]
+    if r.verdict is Verdict.VIOLATED:
+        sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        y = sess.run(None, {name: r.counterexample.astype(np.float32).reshape(1, 1, 1, 5)})[0]
+        spec = nnrange.spec.vnnlib.load_vnnlib(prop_path)
+        assert spec.is_unsafe(y.reshape(-1).astype(np.float64))
