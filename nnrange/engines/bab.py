@@ -45,7 +45,7 @@ class Search:
     seconds: float
 
 
-def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray):
+def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, prior=None):
     """CROWN lower bounds of every row on each box, and the split dimension per box.
 
     The split score adds two normalised parts: ``|linear coefficient| x width`` (what the
@@ -54,7 +54,7 @@ def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray):
     on ACAS Xu property 1; together they prove it in a few hundred pieces.
     """
     state, _ = crown.compute_state(
-        obj, lo.reshape(-1, *obj.input_shape), hi.reshape(-1, *obj.input_shape)
+        obj, lo.reshape(-1, *obj.input_shape), hi.reshape(-1, *obj.input_shape), prior=prior
     )
     lower, _, linear = crown.output_bounds(state)
     best_row = lower.argmax(axis=1)
@@ -70,7 +70,22 @@ def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray):
     score[width <= 0] = -np.inf  # halving a fixed dimension changes nothing
     dim = score.argmax(axis=1)
     corners = np.where(a > 0, lo[:, None], hi[:, None])  # minimiser of each row's lower line
-    return lb, dim, corners
+    known = {k: state.bounds[k] for k in (prior or _relaxed_tensors(obj))}
+    return lb, dim, corners, known
+
+
+def _relaxed_tensors(graph: Graph) -> list[str]:
+    """Tensors made by affine nodes that feed a nonlinear node: their bounds carry over from a
+    piece to its halves."""
+    return sorted(
+        {
+            src
+            for node in graph
+            if node.kind != "linear"
+            for src in node.inputs
+            if src in graph.nodes and graph.nodes[src].kind == "linear"
+        }
+    )
 
 
 def _halves(lo, hi, dim):
@@ -152,7 +167,7 @@ def minimize(
         value, witness = min((value, witness), polish(witness), key=lambda t: t[0])
 
     root_width = np.where(hi > lo, hi - lo, 1.0)
-    lb, dim, corners = _bound(obj, lo, hi, root_width)
+    lb, dim, corners, open_known = _bound(obj, lo, hi, root_width)
     open_lo, open_hi, open_lb, open_dim = lo, hi, lb, dim
     floor = np.inf  # smallest lower bound among pruned pieces
     pieces = 1
@@ -176,7 +191,12 @@ def minimize(
         keep = np.ones(open_lb.size, dtype=bool)
         keep[take] = False
         c_lo, c_hi = _halves(open_lo[take], open_hi[take], open_dim[take])
-        c_lb, c_dim, c_corners = _bound(obj, c_lo, c_hi, root_width)
+        # a piece's neuron bounds hold on its halves: CROWN only re-bounds what they leave open
+        inherited = {
+            k: (np.concatenate([v[0][take]] * 2), np.concatenate([v[1][take]] * 2))
+            for k, v in open_known.items()
+        }
+        c_lb, c_dim, c_corners, c_known = _bound(obj, c_lo, c_hi, root_width, inherited)
         # a piece's bound also holds on its halves (CROWN's own bound is not monotone)
         c_lb = np.maximum(c_lb, np.tile(open_lb[take], 2))
         pieces += len(c_lb)
@@ -196,6 +216,13 @@ def minimize(
         open_hi = np.concatenate([open_hi[keep], c_hi[~drop]])
         open_lb = np.concatenate([open_lb[keep], c_lb[~drop]])
         open_dim = np.concatenate([open_dim[keep], c_dim[~drop]])
+        open_known = {
+            k: (
+                np.concatenate([v[0][keep], c_known[k][0][~drop]]),
+                np.concatenate([v[1][keep], c_known[k][1][~drop]]),
+            )
+            for k, v in open_known.items()
+        }
         if progress is not None:
             progress(
                 {

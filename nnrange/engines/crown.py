@@ -268,7 +268,12 @@ class _Walk:
 
 
 def compute_state(
-    graph: Graph, lo: np.ndarray, hi: np.ndarray, intersect_ibp: bool = True, refine=None
+    graph: Graph,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    intersect_ibp: bool = True,
+    refine=None,
+    prior: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[State, list[LayerBounds]]:
     """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
 
@@ -277,6 +282,8 @@ def compute_state(
     Without it every such neuron gets pure CROWN bounds (textbook CROWN, as in the papers).
     ``refine(state, tensor, rows) -> (lower, upper)``, if given, re-bounds the neurons still in
     doubt after that (alpha-CROWN optimises their slopes); its bounds are intersected too.
+    ``prior`` maps tensor names to bounds known to hold already (say, on a box that contains
+    each of these): they are intersected first, so neurons they decide are not back-substituted.
     """
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
@@ -289,7 +296,13 @@ def compute_state(
             l_, h_ = zip(*(state.bounds[i] for i in node.inputs), strict=True)
             mid = node.forward(*((a + z) / 2 for a, z in zip(l_, h_, strict=True)))
             rad = node.abs_linear(*((z - a) / 2 for a, z in zip(l_, h_, strict=True)))
-            state.bounds[node.name] = (mid - rad, mid + rad)
+            lo_n, hi_n = mid - rad, mid + rad
+            if prior is not None and node.name in prior:
+                lo_n, hi_n = (
+                    np.maximum(lo_n, prior[node.name][0]),
+                    np.minimum(hi_n, prior[node.name][1]),
+                )
+            state.bounds[node.name] = (lo_n, hi_n)
             continue
         for src in node.inputs:
             if src in tightened or src == graph.input_name:
