@@ -68,6 +68,8 @@ class Box:
     @staticmethod
     def _batch_size(which, a, input_shape, size):
         """None for one box (scalar or exactly one input's worth), else the batch size."""
+        if a.ndim == len(input_shape) + 1 and a.shape[1:] == input_shape:
+            return a.shape[0]  # explicitly batched, even a batch of one
         if a.ndim == 0 or a.size == size:
             return None
         if a.ndim >= 2 and a.shape[1:] in {input_shape, _squeezed(input_shape), (size,)}:

@@ -283,8 +283,8 @@ class BoundsResult:
         rows = [head]
         for j, name in enumerate(names):
             rows.append(
-                f"{name:>{w}} {_fmt(self._lower[box, j])} {_fmt(self._inner_lower[box, j])} "
-                f"{_fmt(self._inner_upper[box, j])} {_fmt(self._upper[box, j])}  "
+                f"{name:>{w}} {_fmt(self._lower[box, j])} {_fmt(self._inner_lower[box, j], '-')} "
+                f"{_fmt(self._inner_upper[box, j], '-')} {_fmt(self._upper[box, j])}  "
                 f"{'yes' if exact[box, j] else ''}"
             )
         return "\n".join(rows)
@@ -299,10 +299,10 @@ class BoundsResult:
         return head + "\n" + self.table(0)
 
 
-def _fmt(v: float) -> str:
-    return (
-        f"{v:>13.6g}" if np.isfinite(v) else f"{'-' if v < 0 else ''}{'inf':>{12 if v < 0 else 13}}"
-    )
+def _fmt(v: float, missing: str | None = None) -> str:
+    if np.isfinite(v):
+        return f"{v:>13.6g}"
+    return f"{missing or ('-inf' if v < 0 else 'inf'):>13}"
 
 
 def _pick(mask, a, b):

@@ -75,3 +75,10 @@ def test_corners_cover_free_dimensions_only():
     c = b.corners(16, np.random.default_rng(0))
     assert c.shape == (1, 4, 3)
     assert {tuple(p) for p in c[0]} == {(0, 5, 0), (1, 5, 0), (0, 5, 2), (1, 5, 2)}
+
+
+def test_batch_of_one_box_stays_batched():
+    box = Box.from_bounds(np.zeros((1, 3)), np.ones((1, 3)), (3,))
+    assert box.batched and box.n == 1
+    single = Box.from_bounds(np.zeros(3), np.ones(3), (3,))
+    assert not single.batched
