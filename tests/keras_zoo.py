@@ -16,6 +16,20 @@ def _randomize(model, seed):
     return model
 
 
+#: Every model ``build_all()`` returns.
+NAMES = [
+    "mlp_activations",
+    "cnn2d",
+    "cnn1d",
+    "cnn3d",
+    "channels_first",
+    "functional_merge",
+    "residual_depthwise",
+    "preprocessing",
+    "elu_alpha",
+    "grouped_conv",
+]
+
 #: Models Keras's ONNX export (tf2onnx) cannot write as plain ONNX, and why.
 NOT_EXPORTABLE = {
     "elu_alpha": "tf2onnx writes ELU with alpha != 1 as Greater/Not/Where ops",

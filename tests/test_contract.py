@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from conftest import close
-from keras_zoo import NOT_EXPORTABLE  # noqa: F401  (keeps the zoo importable here)
+from keras_zoo import NAMES as KERAS_NAMES
 from onnx_zoo import CASES
 from random_graphs import ACTIVATIONS, random_box, random_cnn, random_mlp
 
@@ -39,19 +39,6 @@ OPTIONS = {
     },
     "sample": {"samples": 100, "corners": 16, "starts": 2, "steps": 8, "polish": False},
 }
-
-KERAS_NAMES = [
-    "mlp_activations",
-    "cnn2d",
-    "cnn1d",
-    "cnn3d",
-    "channels_first",
-    "functional_merge",
-    "residual_depthwise",
-    "preprocessing",
-    "elu_alpha",
-    "grouped_conv",
-]
 
 
 def _run(name, graph, lo, hi) -> BoundsResult:

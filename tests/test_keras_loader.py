@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 from conftest import close
-from keras_zoo import NOT_EXPORTABLE
+from keras_zoo import NAMES, NOT_EXPORTABLE
 
 import nnrange
 
@@ -36,18 +36,6 @@ def _check_same(graph, model, x):
     assert close(got, expected), float(np.max(np.abs(got - expected)))
 
 
-NAMES = [
-    "mlp_activations",
-    "cnn2d",
-    "cnn1d",
-    "cnn3d",
-    "channels_first",
-    "functional_merge",
-    "residual_depthwise",
-    "preprocessing",
-    "elu_alpha",
-    "grouped_conv",
-]
 EXPORTABLE = [n for n in NAMES if n not in NOT_EXPORTABLE]
 
 
