@@ -549,3 +549,59 @@ def test_more_bad_input_in_process(tmp_path, capsys):
         results[name] = (code, err)
     problems = _problems(results, cases)
     assert not problems, "\n".join(problems)
+
+
+BOUNDS_KEYS = {
+    "model",
+    "box",
+    "method",
+    "engines",
+    "status",
+    "batched",
+    "input_shape",
+    "output_shape",
+    "outputs",
+    "lower",
+    "upper",
+    "inner_lower",
+    "inner_upper",
+    "exact",
+    "witness_lower",
+    "witness_upper",
+    "timings",
+    "tolerance",
+    "seconds",
+    "notes",
+}
+VERIFY_KEYS = {
+    "model",
+    "property",
+    "verdict",
+    "detail",
+    "seconds",
+    "wall_seconds",
+    "timeout",
+    "timed_out",
+    "pieces",
+    "boxes",
+    "unsafe_regions",
+    "counterexample",
+    "output",
+    "check",
+    "vnncomp_out",
+}
+
+
+def test_json_schema_is_the_documented_one(tmp_path):
+    out = run("bounds", MODELS / "example_sum.onnx", "--lo", "0", "--hi", "1", "--json")
+    data = json.loads(out.stdout)
+    assert set(data) == BOUNDS_KEYS
+    assert data["lower"] == [pytest.approx(0.0)] and data["upper"] == [pytest.approx(2.0)]
+    assert set(data["box"]) == {"lo", "hi", "n_boxes", "source"} and set(data["tolerance"]) == {"atol", "rtol"}
+    prop = _vnnlib(tmp_path / "p.vnnlib", 2, 1, UNIT_BOX + "\n(assert (>= Y_0 1.5))")
+    out = run("verify", MODELS / "example_sum.onnx", prop, "--json")
+    data = json.loads(out.stdout)
+    assert out.returncode == 1 and set(data) == VERIFY_KEYS and data["verdict"] == "violated"
+    assert sum(data["counterexample"]) >= 1.5
+    readme = (MODELS.parent / "README.md").read_text()
+    assert all(f"`{k}`" in readme for k in BOUNDS_KEYS | VERIFY_KEYS)
