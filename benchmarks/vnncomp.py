@@ -138,7 +138,9 @@ def read_answers(path: Path) -> dict[tuple[str, str], Answer]:
 _SYNONYMS = {"unsat": "holds", "sat": "violated"}
 
 
-def run_one(inst: Instance, timeout: float, first_try: float, seed: int, bar: Progress):
+def run_one(
+    inst: Instance, timeout: float, first_try: float, seed: int, bar: Progress, workers=None
+):
     """(result, seconds, counterexample check, detail) of one instance."""
 
     def progress(info: dict) -> None:
@@ -153,6 +155,7 @@ def run_one(inst: Instance, timeout: float, first_try: float, seed: int, bar: Pr
             timeout=timeout,
             first_try=first_try,
             seed=seed,
+            workers=workers,
             progress=progress if bar.enabled else None,
         )
     except NNRangeError as exc:
@@ -180,6 +183,7 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="run at most N instances")
     ap.add_argument("--first-try", type=float, default=1.0, help="verify()'s first_try")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=None, help="verify()'s workers (default: all)")
     ap.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     args = ap.parse_args()
     if args.every < 1 or args.offset < 0 or (args.limit is not None and args.limit < 1):
@@ -212,7 +216,7 @@ def main() -> int:
             label = f"{k + 1}/{len(chosen)} {Path(inst.network).stem} {Path(inst.prop).stem}"
             with Progress(label, enabled=not args.quiet, tick=True) as bar:
                 result, seconds, cex, detail = run_one(
-                    inst, timeout, args.first_try, args.seed, bar
+                    inst, timeout, args.first_try, args.seed, bar, args.workers
                 )
             ans = answers.get(_key(inst.net_key, inst.prop_key))
             expected = _SYNONYMS.get(ans.answer, ans.answer) if ans else None

@@ -226,6 +226,13 @@ def _parser() -> argparse.ArgumentParser:
         "counterexample ((X_0 v) ... (Y_0 v) ...), timeout, unknown or error",
     )
     v.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    v.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes for the long branch-and-bound round (default: all cores)",
+    )
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.add_argument("--quiet", "-q", action="store_true", help="no progress display on stderr")
 
@@ -630,6 +637,7 @@ def _verify(args) -> int:
             timeout=args.timeout,
             progress=progress if bar.enabled else None,
             seed=args.seed,
+            workers=args.workers,
         )
     wall = time.perf_counter() - t0
     verdict = result.verdict

@@ -118,3 +118,14 @@ def test_verify_matches_published_acasxu_answers(bench, net, prop):
         y = sess.run(None, {name: r.counterexample.astype(np.float32).reshape(1, 1, 1, 5)})[0]
         spec = nnrange.spec.vnnlib.load_vnnlib(prop_path)
         assert spec.is_unsafe(y.reshape(-1).astype(np.float64))
+
+
+def test_verify_with_workers_decides_the_same():
+    # a pair that the short first round cannot settle goes to the process pool
+    net = _abs_net()
+    head = "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)"
+    box = "(assert (>= X_0 -1))(assert (<= X_0 1))(assert (>= X_1 -1))(assert (<= X_1 1))"
+    prop = parse_vnnlib(head + box + "(assert (>= Y_0 0.000001))")
+    one = verify(net, prop, workers=1, first_try=0.0)
+    two = verify(net, prop, workers=2, first_try=0.0)
+    assert one.verdict is two.verdict is Verdict.HOLDS
