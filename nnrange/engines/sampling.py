@@ -64,6 +64,7 @@ def attack(
     steps: int = 50,
     step_first: float = 0.2,
     step_last: float = 1e-4,
+    rng: np.random.Generator | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Projected sign-gradient ascent for every (box, output, direction) from given starts.
 
@@ -71,7 +72,10 @@ def attack(
     and direction (0: maximise, 1: minimise). The step is a fraction of each dimension's width,
     shrinking geometrically from ``step_first`` to ``step_last``. Returns the best point found
     per (box, output, direction) and its value: ``(B, n_out, 2, *input)``, ``(B, n_out, 2)``.
+    A point with a zero gradient (a flat region, e.g. every ReLU before the output dead) takes
+    a random sign step instead, so it can walk off the plateau.
     """
+    rng = rng or np.random.default_rng(0)
     b, n, _, s = starts.shape[:4]
     shape = graph.input_shape
     rows = b * n * 2 * s
@@ -99,7 +103,11 @@ def attack(
         best_x[better] = x[better]
         if t == steps:
             break
-        x = np.clip(x + factors[t] * width * np.sign(np.concatenate(gs)), lo, hi)
+        direction = np.sign(np.concatenate(gs))
+        flat = ~direction.reshape(rows, -1).any(axis=1)
+        if flat.any():
+            direction[flat] = rng.choice([-1.0, 1.0], size=direction[flat].shape)
+        x = np.clip(x + factors[t] * width * direction, lo, hi)
     best_v = best_v.reshape(b, n, 2, s)
     pick = best_v.argmax(axis=3)
     best_x = best_x.reshape(b, n, 2, s, *shape)
@@ -186,7 +194,7 @@ def run(
     inner_lo, inner_hi = values.min(axis=1), values.max(axis=1)
     w_lo, w_hi = points[rows, i_lo], points[rows, i_hi]
     if steps > 0 and starts > 0:
-        xs, _ = attack(graph, box, _starts(points, values, starts, rng), steps)
+        xs, _ = attack(graph, box, _starts(points, values, starts, rng), steps, rng=rng)
         # re-evaluate: an inner bound is the value its witness gives in a plain forward pass
         n = graph.output_size
         check = evaluate(graph, xs.reshape(box.n, 2 * n, *graph.input_shape))
