@@ -103,6 +103,27 @@ def _combinations(k: int) -> np.ndarray:
     return np.array([np.full(k, 1.0 / k), *pairs]) if k > 2 else np.full((1, k), 1.0 / k)
 
 
+def _descend_max(obj: Graph, lo, hi, starts: np.ndarray, steps: int) -> np.ndarray:
+    """Projected sign-gradient descent on ``g = max_i obj_i`` (the gradient of the row that is
+    largest at each point) from flat starting points; returns the best point of each run."""
+    x, width = starts.copy(), hi - lo
+    best_x, best_v = x.copy(), np.full(len(x), np.inf)
+    for factor in [*np.geomspace(0.2, 1e-4, max(steps, 1)), 0.0]:
+        y = obj.forward(x.reshape(-1, *obj.input_shape)).reshape(len(x), -1)
+        value = y.max(axis=1)
+        better = value < best_v
+        best_v[better], best_x[better] = value[better], x[better]
+        if factor == 0.0:
+            break
+        cot = np.zeros_like(y)
+        cot[np.arange(len(x)), y.argmax(axis=1)] = 1.0
+        _, grad = obj.value_and_grad(
+            x.reshape(-1, *obj.input_shape), cot.reshape(-1, *obj.output_shape)
+        )
+        x = np.clip(x - factor * width * np.sign(grad.reshape(len(x), -1)), lo, hi)
+    return best_x
+
+
 def _evaluate(obj: Graph, points: np.ndarray) -> np.ndarray:
     """g at points (P, d): the max over the objective rows."""
     return obj.forward(points.reshape(-1, *obj.input_shape)).reshape(len(points), -1).max(axis=1)
@@ -151,6 +172,11 @@ def minimize(
     box = Box.from_bounds(lo.reshape(shape), hi.reshape(shape), shape)
     inner = sampling.run(obj, box, seed=seed, **opts)
     cands = np.concatenate([inner.witness_lower.reshape(-1, lo.shape[1]), lo, hi])
+    if len(weight) > 1:  # g is a max of rows: also descend on g itself from its best points
+        pts = sampling.candidate_points(box, 1000, 64, np.random.default_rng(seed))[0]
+        pts = np.concatenate([pts.reshape(len(pts), -1), cands])
+        best = pts[np.argsort(_evaluate(obj, pts))[:8]]
+        cands = np.concatenate([cands, _descend_max(obj, lo[0], hi[0], best, opts["steps"])])
     vals = _evaluate(obj, cands)
     value, witness = float(vals.min()), cands[vals.argmin()].copy()
 
