@@ -176,8 +176,8 @@ def verify(
     open_pairs = list(range(len(pairs)))
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     for round_ in (0, 1):
-        if round_ == 1 and workers > 1 and open_pairs:
-            left = timeout - (time.perf_counter() - t0)
+        left = timeout - (time.perf_counter() - t0)
+        if round_ == 1 and workers > 1 and open_pairs and left > 0:
             return _parallel_round(
                 graph, prop, pairs, open_pairs, workers, left, seed, t0, pieces, progress
             )
