@@ -121,6 +121,15 @@ def _key(net: str, prop: str) -> tuple[str, str]:
     return Path(net).name, Path(prop).name
 
 
+def read_nnenum(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
+    """nnenum's answer and wall seconds per instance from the reference subset csv."""
+    with open(path, newline="") as f:
+        return {
+            _key(r["onnx"], r["vnnlib"]): (r["nnenum_answer"], float(r["wall_s"]))
+            for r in csv.DictReader(f)
+        }
+
+
 def read_answers(path: Path) -> dict[tuple[str, str], Answer]:
     out = {}
     with open(path, newline="") as f:
@@ -183,6 +192,11 @@ def main() -> int:
     ap.add_argument("--limit", type=int, help="run at most N instances")
     ap.add_argument("--first-try", type=float, default=1.0, help="verify()'s first_try")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--nnenum",
+        type=Path,
+        help="reference/nnenum_acasxu_subset.csv: run only its instances, nnenum side by side",
+    )
     ap.add_argument("--workers", type=int, default=None, help="verify()'s workers (default: all)")
     ap.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     args = ap.parse_args()
@@ -192,6 +206,9 @@ def main() -> int:
     path = instances_csv(args.instances)
     listed = read_instances(path)
     chosen = listed[args.offset :: args.every][: args.limit]
+    nnenum = read_nnenum(args.nnenum) if args.nnenum else {}
+    if nnenum:
+        chosen = [i for i in chosen if _key(i.net_key, i.prop_key) in nnenum]
     answers = read_answers(args.answers) if args.answers else {}
     cap = args.timeout_cap
     print(f"instances: {path} ({len(chosen)} of {len(listed)} run)")
@@ -243,9 +260,21 @@ def main() -> int:
             )
             if result == "error":
                 print(f"      error: {detail}", flush=True)
+            if nnenum:
+                n_ans, n_sec = nnenum[_key(inst.net_key, inst.prop_key)]
+                print(f"      nnenum (this machine, 60 s timeout): {n_ans} in {n_sec:.2f} s")
     except KeyboardInterrupt:
         print(f"\ninterrupted after {len(outcomes)} of {len(chosen)} instances")
     summarize(outcomes, answers)
+    if nnenum:
+        ref = [nnenum[_key(o.instance.net_key, o.instance.prop_key)] for o in outcomes]
+        ours = sum(o.result in ("holds", "violated") for o in outcomes)
+        theirs = sum(a in ("holds", "violated") for a, _ in ref)
+        print(
+            f"  side by side with nnenum on these {len(outcomes)}: decided nnrange {ours}, "
+            f"nnenum {theirs}; total time nnrange {sum(o.seconds for o in outcomes):.1f} s, "
+            f"nnenum {sum(t for _, t in ref):.1f} s"
+        )
     return 1 if any(o.mark == "wrong" for o in outcomes) else 0
 
 
