@@ -202,6 +202,11 @@ def _parser() -> argparse.ArgumentParser:
         "(default: fast)",
     )
     b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    b.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also draw sampled outputs against the bounds (box 0) into this image",
+    )
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.add_argument("--quiet", "-q", action="store_true", help="no progress display on stderr")
 
@@ -481,6 +486,9 @@ def _cmd_bounds(args) -> int:
         )
         wall = time.perf_counter() - t0
     shown = result if outputs is None else _select_outputs(result, list(outputs))
+    if args.plot:
+        _plot(args.plot, graph, result, box, outputs)
+        notes.append(f"histogram written to {args.plot}")
     code = EXIT_UNKNOWN if result.status == Status.TIMEOUT else EXIT_OK
     if args.json:
         lo, hi = box.lo.reshape(box.n, -1), box.hi.reshape(box.n, -1)
@@ -521,6 +529,29 @@ def _cmd_bounds(args) -> int:
     for note in notes:
         print(f"note: {note}")
     return code
+
+
+def _plot(path: str, graph, result, box, outputs) -> None:
+    """Sampled outputs against the bounds of box 0, drawn with matplotlib's Agg backend."""
+    from .errors import NNRangeError
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError as exc:
+        raise NNRangeError("--plot needs matplotlib: pip install nnrange[plot]") from exc
+    import matplotlib.pyplot as plt
+
+    from . import viz
+
+    fig = viz.histogram(result, graph, outputs=outputs, lo=box.lo[0], hi=box.hi[0])
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise NNRangeError(f"--plot {path}: cannot write the figure ({exc})") from exc
+    finally:
+        plt.close(fig)
 
 
 # ---------------------------------------------------------------------------------- verify

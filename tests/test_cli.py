@@ -606,3 +606,33 @@ def test_json_schema_is_the_documented_one(tmp_path):
     assert sum(data["counterexample"]) >= 1.5
     readme = (MODELS.parent / "README.md").read_text()
     assert all(f"`{k}`" in readme for k in BOUNDS_KEYS | VERIFY_KEYS)
+
+
+def test_plot_writes_the_histogram(tmp_path):
+    png = tmp_path / "h.png"
+    out = run(
+        "bounds",
+        MODELS / "cnn.onnx",
+        "--lo",
+        "0",
+        "--hi",
+        "1",
+        "--outputs",
+        "0,1",
+        "--plot",
+        png,
+        "--quiet",
+    )
+    assert out.returncode == 0, out.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"written to {png}" in out.stdout
+    bad = run(
+        "bounds",
+        MODELS / "cnn.onnx",
+        "--lo",
+        "0",
+        "--hi",
+        "1",
+        "--plot",
+        tmp_path / "missing" / "h.png",
+    )
+    assert bad.returncode == 3 and "cannot write" in bad.stderr
