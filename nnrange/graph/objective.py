@@ -23,9 +23,12 @@ def with_objective(graph: Graph, weight, bias=None) -> Graph:
         )
     b = np.zeros(w.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     nodes = list(graph)
+    name = "objective"
+    while name in graph.shapes or f"{name}_flat" in graph.shapes:  # objectives stack
+        name += "_"
     src = graph.output
     if len(graph.output_shape) != 1:
-        nodes.append(Reshape("objective_flat", [src], (graph.output_size,)))
-        src = "objective_flat"
-    nodes.append(Dense("objective", [src], w.T, b))
-    return Graph(graph.input_name, graph.input_shape, nodes, "objective", name=graph.name)
+        nodes.append(Reshape(f"{name}_flat", [src], (graph.output_size,)))
+        src = f"{name}_flat"
+    nodes.append(Dense(name, [src], w.T, b))
+    return Graph(graph.input_name, graph.input_shape, nodes, name, name=graph.name)
