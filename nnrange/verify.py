@@ -160,7 +160,9 @@ def verify(
     (box, polytope) pair's first attempt. ``progress`` receives dicts with ``done``, ``total``
     (pairs) and the running branch and bound's ``lower``/``open``/``pieces``. ``workers``
     processes (default: all cores) share the longer second round, each pair's box cut into
-    one piece per worker; a decided answer does not depend on it.
+    one piece per worker; a decided answer does not depend on it. The pool forks, except when
+    TensorFlow is loaded (its threads do not survive a fork): then it spawns, which needs the
+    usual ``if __name__ == "__main__":`` guard in a calling script, or pass ``workers=1``.
     """
     t0 = time.perf_counter()
     graph = load(model)
