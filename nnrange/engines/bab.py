@@ -142,7 +142,7 @@ def minimize(
     time_limit: float = 60.0,
     max_open: int = 200_000,
     max_pieces: int | None = None,
-    batch: int = 64,
+    batch: int | None = None,
     combine: bool = True,
     attack: dict | None = None,
     seed: int = 0,
@@ -151,7 +151,9 @@ def minimize(
     """Minimise ``max_i (weight_i . y(x) - bias_i)`` over the box ``[lo, hi]`` (see module doc).
 
     ``attack`` is the inner-bound budget spent on the whole box first (a ``sampling.run`` option
-    dict; default the "fast" preset). ``progress`` is called after each batch with a dict of
+    dict; default the "fast" preset). ``batch`` pieces are split per step (default: as many as
+    keep each tensor of a batched CROWN call near half a million values, at most 1024: larger
+    batches amortise Python's per-node cost). ``progress`` is called after each batch with a dict of
     ``lower``, ``value``, ``open``, ``pieces``, ``seconds``.
     """
     t0 = time.perf_counter()
@@ -192,6 +194,8 @@ def minimize(
     if can_polish:
         value, witness = min((value, witness), polish(witness), key=lambda t: t[0])
 
+    widest = max([obj.input_size] + [n.out_size for n in obj])
+    batch_size = batch or int(np.clip(2**19 // widest, 16, 1024))
     root_width = np.where(hi > lo, hi - lo, 1.0)
     lb, dim, corners, open_known = _bound(obj, lo, hi, root_width)
     open_lo, open_hi, open_lb, open_dim = lo, hi, lb, dim
@@ -213,7 +217,7 @@ def minimize(
         ):
             status = Status.TIMEOUT
             break
-        take = np.argsort(open_lb, kind="stable")[:batch]
+        take = np.argsort(open_lb, kind="stable")[:batch_size]
         keep = np.ones(open_lb.size, dtype=bool)
         keep[take] = False
         c_lo, c_hi = _halves(open_lo[take], open_hi[take], open_dim[take])
@@ -284,7 +288,7 @@ def run(
     time_limit: float = 60.0,
     outputs=None,
     workers: int | None = 1,
-    batch: int = 64,
+    batch: int | None = None,
     max_open: int = 200_000,
     max_pieces: int | None = None,
     attack: dict | None = None,
