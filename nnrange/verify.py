@@ -5,7 +5,9 @@ unsafe polytopes ``A y <= b``. For each (box, polytope) pair nnrange minimises
 ``g(x) = max_i (A_i y(x) - b_i)``: the polytope is unreachable when a proven lower bound of g is
 positive, and reached by any input with ``g(x) <= 0``. Each pair first gets a short try (attack
 for a counterexample, CROWN and a little branch and bound for a proof), then the pairs still open
-share the remaining time in a longer branch and bound.
+share the remaining time in a longer branch and bound, run with both of ``bab``'s branching
+modes side by side (two processes per piece of the box, or one after the other in process):
+each mode is several times faster than the other on some boxes, so the pair takes the faster.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .engines import bab
 from .errors import SpecError
 from .graph import Graph
 from .loaders import load
+from .parallel import one_blas_thread
 from .spec.vnnlib import Property, load_vnnlib
 
 
@@ -78,26 +81,70 @@ def _pieces_of(lo: np.ndarray, hi: np.ndarray, n: int) -> list[tuple[np.ndarray,
     return [(a.reshape(lo.shape), b.reshape(hi.shape)) for a, b in out]
 
 
-def _solve_piece(job) -> tuple[int, bab.Search]:
-    graph, idx, lo, hi, w, b, budget, seed = job
-    return idx, bab.minimize(graph, lo, hi, w, b, target=0.0, time_limit=budget, seed=seed)
+#: set in each pool worker: one flag per (box, polytope) pair, 1 once the pair is decided; and
+#: the number of jobs finished, the job count, the number of workers and the wall-clock deadline
+_DECIDED = None
+_SCHEDULE = None
+
+
+def _init_worker(decided, finished, schedule) -> None:
+    global _DECIDED, _SCHEDULE
+    _DECIDED = decided
+    _SCHEDULE = (finished, *schedule)
+    one_blas_thread()
+
+
+def _budget() -> float:
+    """An equal share of the time left among the jobs not finished yet, spread over the workers:
+    what a job cancelled early leaves unused goes to the jobs after it."""
+    finished, total, workers, deadline = _SCHEDULE
+    remaining = max(1, total - finished.value)
+    return max(deadline - time.time(), 0.0) * min(workers, remaining) / remaining
+
+
+def _solve_piece(job) -> tuple[int, str, bab.Search]:
+    graph, idx, mode, lo, hi, w, b, seed = job
+    if _DECIDED[idx]:  # the other mode was faster
+        return idx, mode, bab.Search(-np.inf, np.inf, lo, bab.Status.TIMEOUT, 0, 0, 0.0)
+    budget = _budget()
+
+    def decided() -> bool:
+        return bool(_DECIDED[idx])
+
+    s = bab.minimize(
+        graph, lo, hi, w, b, target=0.0, time_limit=budget, seed=seed, branching=mode, stop=decided
+    )
+    return idx, mode, s
+
+
+def _portfolio(workers: int) -> dict[str, int]:
+    """Pieces per branching mode: both modes run side by side (each wins on different boxes),
+    each on ``workers // 2`` pieces of the box."""
+    return {mode: max(1, workers // 2) for mode in bab.BRANCHING}
 
 
 def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pieces, progress):
-    """The long round on a pool of processes: every open pair's box in ``workers`` pieces."""
+    """The long round on a pool of processes: every open pair's box, once per branching mode,
+    cut into pieces; a pair holds as soon as one mode proves all its pieces."""
+    modes = _portfolio(workers)
     jobs = []
     for idx in open_pairs:
         lo, hi, w, b = pairs[idx]
-        for p_lo, p_hi in _pieces_of(lo, hi, workers):
-            jobs.append([graph, idx, p_lo, p_hi, w, b, 0.0, seed])
-    for job in jobs:  # equal shares of the wall time left, spread over the workers
-        job[6] = max(left, 0.0) * min(workers, len(jobs)) / len(jobs)
-    undecided = set()
+        for mode, n in modes.items():
+            for p_lo, p_hi in _pieces_of(lo, hi, n):
+                jobs.append((graph, idx, mode, p_lo, p_hi, w, b, seed))
+    proved = {(idx, mode): 0 for idx in open_pairs for mode in modes}
+    decided = mp.Array("b", len(pairs), lock=False)
+    finished = mp.Value("i", 0, lock=False)
+    n_proc = min(workers, len(jobs))
+    schedule = (len(jobs), n_proc, time.time() + max(left, 0.0))
     # fork starts fast and needs no __main__ guard in the caller's script; but a parent running
     # TensorFlow holds threads that do not survive a fork, so then spawn
     method = "spawn" if "tensorflow" in sys.modules else "fork"
-    with mp.get_context(method).Pool(min(workers, len(jobs))) as pool:
-        for k, (idx, s) in enumerate(pool.imap_unordered(_solve_piece, jobs)):
+    ctx = mp.get_context(method)
+    with ctx.Pool(n_proc, _init_worker, (decided, finished, schedule)) as pool:
+        for k, (idx, mode, s) in enumerate(pool.imap_unordered(_solve_piece, jobs)):
+            finished.value = k + 1
             pieces += s.pieces
             if progress is not None:
                 progress(
@@ -122,9 +169,15 @@ def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pie
                         pieces,
                         f"counterexample for box {idx}",
                     )
-            if s.lower <= 0:
-                undecided.add(idx)
+            if s.lower > 0:
+                proved[idx, mode] += 1
+                if proved[idx, mode] == modes[mode]:
+                    decided[idx] = 1
+                    if all(decided[i] for i in open_pairs):
+                        pool.terminate()
+                        break
     seconds = time.perf_counter() - t0
+    undecided = [i for i in open_pairs if not decided[i]]
     if not undecided:
         return VerifyResult(
             Verdict.HOLDS,
@@ -189,7 +242,9 @@ def verify(
             if left <= 0:
                 still.extend(open_pairs[k:])
                 break
-            budget = min(first_try, left) if round_ == 0 else left / (len(open_pairs) - k)
+            share = min(first_try, left) if round_ == 0 else left / (len(open_pairs) - k)
+            # first try: rank branching; then each mode in turn gets half the pair's share
+            tries = [("rank", share)] if round_ == 0 else [("strong", share / 2), ("rank", None)]
             lo, hi, w, b = pairs[idx]
 
             report = None
@@ -199,21 +254,36 @@ def verify(
                 def report(info, head=head):
                     progress({**head, **info})
 
-            s = bab.minimize(
-                graph, lo, hi, w, b, target=0.0, time_limit=budget, seed=seed, progress=report
-            )
-            pieces += s.pieces
-            if s.value <= 0:
-                y = graph.forward(s.witness[None]).reshape(-1)
-                if prop.is_unsafe(y[: prop.n_outputs]):
-                    return VerifyResult(
-                        Verdict.VIOLATED,
-                        s.witness,
-                        y,
-                        time.perf_counter() - t0,
-                        pieces,
-                        f"counterexample for box {idx}",
-                    )
+            start = time.perf_counter()
+            for mode, budget in tries:
+                if budget is None:
+                    budget = share - (time.perf_counter() - start)
+                s = bab.minimize(
+                    graph,
+                    lo,
+                    hi,
+                    w,
+                    b,
+                    target=0.0,
+                    time_limit=budget,
+                    seed=seed,
+                    progress=report,
+                    branching=mode,
+                )
+                pieces += s.pieces
+                if s.value <= 0:
+                    y = graph.forward(s.witness[None]).reshape(-1)
+                    if prop.is_unsafe(y[: prop.n_outputs]):
+                        return VerifyResult(
+                            Verdict.VIOLATED,
+                            s.witness,
+                            y,
+                            time.perf_counter() - t0,
+                            pieces,
+                            f"counterexample for box {idx}",
+                        )
+                if s.lower > 0:
+                    break
             if s.lower <= 0:
                 still.append(idx)
         open_pairs = still

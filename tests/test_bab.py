@@ -129,3 +129,34 @@ def test_verify_with_workers_decides_the_same():
     one = verify(net, prop, workers=1, first_try=0.0)
     two = verify(net, prop, workers=2, first_try=0.0)
     assert one.verdict is two.verdict is Verdict.HOLDS
+
+
+def test_strong_branching_is_exact_on_hand_computed_network():
+    for sign, expected in ((1.0, -1.3), (-1.0, 0.0)):  # min y, then min -y = -max y
+        s = bab.minimize(_abs_net(), [-1, -1], [1, 1], [[sign]], atol=1e-6, branching="strong")
+        assert s.status is Status.OK
+        assert expected - 1e-6 <= s.lower <= expected + 1e-12 and abs(s.value - expected) <= 1e-6
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_branching_modes_against_the_milp_optimum(seed):
+    # an independent exact answer: the MILP's proven optimum of the first output. Rank
+    # branching reaches it; strong branching stays sound when stopped (it can stall on some
+    # boxes, which is why verify() runs it side by side with rank branching)
+    rng = np.random.default_rng(seed)
+    g = random_mlp(rng, activations=["relu"], n_in=3, softmax=False)
+    lo, hi = random_box(rng, g, width=2.0)
+    exact = nnrange.bounds(g, lo, hi, method="milp", outputs=[0], inner=False)
+    assert exact.exact[0]
+    w = np.zeros((1, g.output_size))
+    w[0, 0] = 1.0
+    for mode, limit in (("rank", 120), ("strong", 3)):
+        s = bab.minimize(g, lo, hi, w, atol=1e-6, branching=mode, time_limit=limit)
+        assert s.lower <= exact.lower[0] + 1e-6 and s.value >= exact.lower[0] - 1e-6
+        if mode == "rank":
+            assert s.status is Status.OK and s.value - exact.lower[0] <= 2e-6
+
+
+def test_unknown_branching_mode_is_refused():
+    with pytest.raises(ValueError, match="branching must be one of"):
+        bab.minimize(_abs_net(), [-1, -1], [1, 1], [[1.0]], branching="widest")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..box import Box
 from ..graph import Graph, MaxPool
-from ..graph.core import Node
+from ..graph.core import LinearNode, Node
 from ..relax import activation_relaxation, unstable
 from ..relax.pooling import maxpool_backward, maxpool_relaxation
 from ..result import BoundsResult
@@ -248,6 +248,75 @@ def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=No
     state.bounds[src] = (flat_lo.reshape(lo_s.shape), flat_hi.reshape(hi_s.shape))
 
 
+class _Forward:
+    """Linear lower and upper bounds of every tensor as functions of the input (forward mode, as
+    in Neurify's symbolic intervals): ``L(x) <= t(x) <= U(x)`` on the box.
+
+    Each function is stored as an array ``(B, d + 1, *shape)``: the coefficients of the ``d``
+    flat inputs, then the constant. One affine node costs ``d + 1`` applications of its map per
+    box instead of one back-substitution per neuron, so with few inputs it is far cheaper than
+    backward intermediate bounds, and somewhat looser.
+    """
+
+    def __init__(self, state: State):
+        self.state = state
+        b, d = state.lo.shape[0], state.graph.input_size
+        eye = np.concatenate([np.eye(d), np.zeros((1, d))]).reshape(
+            1, d + 1, *state.graph.input_shape
+        )
+        eye = np.broadcast_to(eye, (b, *eye.shape[1:]))
+        self.funcs: dict[str, tuple[np.ndarray, np.ndarray]] = {state.graph.input_name: (eye, eye)}
+        self.center = ((state.lo + state.hi) / 2).reshape(b, d, 1)
+        self.radius = ((state.hi - state.lo) / 2).reshape(b, d, 1)
+
+    def linear(self, node: LinearNode) -> tuple[np.ndarray, np.ndarray]:
+        """Propagate through an affine node; returns the concrete bounds of its output."""
+        b = self.state.lo.shape[0]
+        mids, rads = [], []
+        for name in node.inputs:
+            lo_f, up_f = self.funcs[name]
+            flat = lambda t: t.reshape(-1, *t.shape[2:])  # noqa: E731
+            mids.append(flat((up_f + lo_f) / 2))
+            rads.append(flat((up_f - lo_f) / 2))
+        mid = node.linear(*mids).reshape(b, -1, *node.out_shape)
+        rad = node.abs_linear(*rads).reshape(b, -1, *node.out_shape)
+        if node.bias is not None:
+            mid[:, -1] += node.bias
+        self.funcs[node.name] = (mid - rad, mid + rad)
+        return self.concrete(node.name)
+
+    def activation(self, node: Node, relax) -> None:
+        ls, lb, us, ub = relax
+        lo_f, up_f = self.funcs[node.inputs[0]]
+        if (us < 0).any() or (ls < 0).any():  # decreasing pieces swap the sides they use
+            up_src, lo_src = np.where(us >= 0, up_f, lo_f), np.where(ls >= 0, lo_f, up_f)
+        else:
+            up_src, lo_src = up_f, lo_f
+        up, lo = us * up_src, ls * lo_src
+        up[:, -1] += ub[:, 0]
+        lo[:, -1] += lb[:, 0]
+        self.funcs[node.name] = (lo, up)
+
+    def constant(self, node: Node) -> None:
+        """No linear relaxation used here: the node's output interval as constant functions."""
+        lo_out, hi_out = self.state.bounds[node.name]
+        b = lo_out.shape[0]
+        d = self.state.graph.input_size
+        lo, up = np.zeros((b, d + 1, *node.out_shape)), np.zeros((b, d + 1, *node.out_shape))
+        lo[:, -1], up[:, -1] = lo_out, hi_out
+        self.funcs[node.name] = (lo, up)
+
+    def concrete(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        lo_f, up_f = self.funcs[name]
+        b, d = self.center.shape[:2]
+        lo_f, up_f = lo_f.reshape(b, d + 1, -1), up_f.reshape(b, d + 1, -1)
+        c, r = self.center, self.radius
+        upper = up_f[:, -1] + (up_f[:, :-1] * c).sum(1) + (np.abs(up_f[:, :-1]) * r).sum(1)
+        lower = lo_f[:, -1] + (lo_f[:, :-1] * c).sum(1) - (np.abs(lo_f[:, :-1]) * r).sum(1)
+        shape = (b, *self.state.graph.shapes[name])
+        return lower.reshape(shape), upper.reshape(shape)
+
+
 class _Walk:
     """Static facts about the graph that decide which tensors to tighten and how."""
 
@@ -274,6 +343,7 @@ def compute_state(
     intersect_ibp: bool = True,
     refine=None,
     prior: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    forward: bool = False,
 ) -> tuple[State, list[LayerBounds]]:
     """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
 
@@ -284,9 +354,12 @@ def compute_state(
     doubt after that (alpha-CROWN optimises their slopes); its bounds are intersected too.
     ``prior`` maps tensor names to bounds known to hold already (say, on a box that contains
     each of these): they are intersected first, so neurons they decide are not back-substituted.
+    ``forward=True`` takes intermediate bounds from forward-mode linear bounds (``_Forward``)
+    instead of back-substitution: much cheaper for inputs of a few dimensions, a little looser.
     """
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
+    fwd = _Forward(state) if forward else None
     walk = _Walk(graph)
     state.consumers = walk.consumers
     tightened: set[str] = set()
@@ -297,6 +370,9 @@ def compute_state(
             mid = node.forward(*((a + z) / 2 for a, z in zip(l_, h_, strict=True)))
             rad = node.abs_linear(*((z - a) / 2 for a, z in zip(l_, h_, strict=True)))
             lo_n, hi_n = mid - rad, mid + rad
+            if fwd is not None:
+                f_lo, f_hi = fwd.linear(node)
+                lo_n, hi_n = _ordered(np.maximum(lo_n, f_lo), np.minimum(hi_n, f_hi))
             if prior is not None and node.name in prior:
                 lo_n, hi_n = (
                     np.maximum(lo_n, prior[node.name][0]),
@@ -310,7 +386,11 @@ def compute_state(
             tightened.add(src)
             producer = graph.nodes[src]
             mixing = walk.mixing[src]
-            if producer.kind == "linear" and not (mixing is not None and mixing <= 1):
+            if (
+                fwd is None
+                and producer.kind == "linear"
+                and not (mixing is not None and mixing <= 1)
+            ):
                 consumers = walk.consumers[src]
                 if not intersect_ibp:
                     _tighten(state, src, np.arange(producer.out_size), replace=True)
@@ -331,6 +411,11 @@ def compute_state(
                 LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s, n_unstable)
             )
         _relax_node(state, node)
+        if fwd is not None:
+            if node.kind == "activation":
+                fwd.activation(node, state.relax[node.name])
+            else:
+                fwd.constant(node)
     return state, layers
 
 

@@ -124,6 +124,20 @@ def region_optimum(region: Region, lo: np.ndarray, hi: np.ndarray, objective: np
     return res.x if res.status == 0 else None
 
 
+def region_minmax(region: Region, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
+    """Minimise ``max_i y_i = max_i (A_i x + b_i)`` over the region within the box: the LP
+    ``min t`` subject to ``A x + b <= t``. None when infeasible."""
+    k, d = region.A.shape
+    a_ub = np.hstack([region.A, -np.ones((k, 1))])
+    b_ub = -region.b
+    if region.G.size:
+        a_ub = np.vstack([a_ub, np.hstack([region.G, np.zeros((len(region.G), 1))])])
+        b_ub = np.concatenate([b_ub, region.h])
+    bounds = np.vstack([np.stack([lo.reshape(-1), hi.reshape(-1)], axis=1), [[-np.inf, np.inf]]])
+    res = linprog(np.eye(d + 1)[d], A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    return res.x[:d] if res.status == 0 else None
+
+
 def polish(
     graph: Graph,
     lo: np.ndarray,
