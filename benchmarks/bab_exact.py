@@ -5,7 +5,7 @@ For every record of ``reference/acasxu_exact.json`` (net, property box, output):
 status and the time, next to the reference solver's time.
 
     python benchmarks/bab_exact.py [--time-limit 60] [--atol 1e-4] [--limit N]
-                                   [--boxes prop_3,prop_4]
+                                   [--boxes prop_3,prop_4] [--branching rank|strong|mixed]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     p.add_argument("--atol", type=float, default=1e-4)
     p.add_argument("--limit", type=int, default=None, help="first N records only")
     p.add_argument("--boxes", default=None, help="comma-separated box ids (default: all)")
+    p.add_argument("--branching", default="mixed", choices=["rank", "strong", "mixed"])
     args = p.parse_args()
     root = benchmarks_dir()
     records = json.loads((root / "reference" / "acasxu_exact.json").read_text())["records"]
@@ -53,6 +54,7 @@ def main() -> None:
             atol=args.atol,
             time_limit=2 * args.time_limit,
             inner=False,
+            branching=args.branching,
         )
         dt = time.perf_counter() - t0
         times.append(dt)

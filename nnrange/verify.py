@@ -120,7 +120,7 @@ def _solve_piece(job) -> tuple[int, str, bab.Search]:
 def _portfolio(workers: int) -> dict[str, int]:
     """Pieces per branching mode: both modes run side by side (each wins on different boxes),
     each on ``workers // 2`` pieces of the box."""
-    return {mode: max(1, workers // 2) for mode in bab.BRANCHING}
+    return {mode: max(1, workers // 2) for mode in ("rank", "strong")}
 
 
 def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pieces, progress):
