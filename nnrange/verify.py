@@ -81,6 +81,28 @@ def _pieces_of(lo: np.ndarray, hi: np.ndarray, n: int) -> list[tuple[np.ndarray,
     return [(a.reshape(lo.shape), b.reshape(hi.shape)) for a, b in out]
 
 
+def _violation(graph: Graph, prop: Property, s: bab.Search, idx: int, t0, pieces):
+    """The VIOLATED result when the search's witness really lands in the unsafe region (checked
+    by a forward pass), else None."""
+    if s.value > 0:
+        return None
+    y = graph.forward(s.witness[None]).reshape(-1)
+    if not prop.is_unsafe(y[: prop.n_outputs]):
+        return None
+    detail = f"counterexample for box {idx}"
+    return VerifyResult(Verdict.VIOLATED, s.witness, y, time.perf_counter() - t0, pieces, detail)
+
+
+def _settled(n_pairs: int, undecided: int, t0: float, pieces: int) -> VerifyResult:
+    """HOLDS when no pair is left undecided, else UNKNOWN."""
+    seconds = time.perf_counter() - t0
+    if not undecided:
+        detail = f"all {n_pairs} box/region pair(s) proved unreachable"
+        return VerifyResult(Verdict.HOLDS, None, None, seconds, pieces, detail)
+    detail = f"{undecided} of {n_pairs} pair(s) undecided at the time limit"
+    return VerifyResult(Verdict.UNKNOWN, None, None, seconds, pieces, detail)
+
+
 #: set in each pool worker: one flag per (box, polytope) pair, 1 once the pair is decided; and
 #: the number of jobs finished, the job count, the number of workers and the wall-clock deadline
 _DECIDED = None
@@ -157,18 +179,10 @@ def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pie
                         "pieces": pieces,
                     }
                 )
-            if s.value <= 0:
-                y = graph.forward(s.witness[None]).reshape(-1)
-                if prop.is_unsafe(y[: prop.n_outputs]):
-                    pool.terminate()
-                    return VerifyResult(
-                        Verdict.VIOLATED,
-                        s.witness,
-                        y,
-                        time.perf_counter() - t0,
-                        pieces,
-                        f"counterexample for box {idx}",
-                    )
+            found = _violation(graph, prop, s, idx, t0, pieces)
+            if found is not None:
+                pool.terminate()
+                return found
             if s.lower > 0:
                 proved[idx, mode] += 1
                 if proved[idx, mode] == modes[mode]:
@@ -176,25 +190,7 @@ def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pie
                     if all(decided[i] for i in open_pairs):
                         pool.terminate()
                         break
-    seconds = time.perf_counter() - t0
-    undecided = [i for i in open_pairs if not decided[i]]
-    if not undecided:
-        return VerifyResult(
-            Verdict.HOLDS,
-            None,
-            None,
-            seconds,
-            pieces,
-            f"all {len(pairs)} box/region pair(s) proved unreachable",
-        )
-    return VerifyResult(
-        Verdict.UNKNOWN,
-        None,
-        None,
-        seconds,
-        pieces,
-        f"{len(undecided)} of {len(pairs)} pair(s) undecided at the time limit",
-    )
+    return _settled(len(pairs), sum(not decided[i] for i in open_pairs), t0, pieces)
 
 
 def verify(
@@ -271,36 +267,14 @@ def verify(
                     branching=mode,
                 )
                 pieces += s.pieces
-                if s.value <= 0:
-                    y = graph.forward(s.witness[None]).reshape(-1)
-                    if prop.is_unsafe(y[: prop.n_outputs]):
-                        return VerifyResult(
-                            Verdict.VIOLATED,
-                            s.witness,
-                            y,
-                            time.perf_counter() - t0,
-                            pieces,
-                            f"counterexample for box {idx}",
-                        )
+                found = _violation(graph, prop, s, idx, t0, pieces)
+                if found is not None:
+                    return found
                 if s.lower > 0:
                     break
             if s.lower <= 0:
                 still.append(idx)
         open_pairs = still
         if not open_pairs:
-            return VerifyResult(
-                Verdict.HOLDS,
-                None,
-                None,
-                time.perf_counter() - t0,
-                pieces,
-                f"all {len(pairs)} box/region pair(s) proved unreachable",
-            )
-    return VerifyResult(
-        Verdict.UNKNOWN,
-        None,
-        None,
-        time.perf_counter() - t0,
-        pieces,
-        f"{len(open_pairs)} of {len(pairs)} pair(s) undecided at the time limit",
-    )
+            return _settled(len(pairs), 0, t0, pieces)
+    return _settled(len(pairs), len(open_pairs), t0, pieces)
