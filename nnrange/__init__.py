@@ -5,6 +5,7 @@
 >>> r.lower, r.upper, r.inner_lower, r.inner_upper, r.exact
 """
 
+from .allocator import tune_malloc
 from .api import bounds
 from .box import Box
 from .errors import (
@@ -22,6 +23,8 @@ from .loaders import load
 from .result import BoundsResult, Status
 
 __version__ = "0.1.0"
+
+tune_malloc()
 
 __all__ = [
     "BoundsResult",

@@ -75,6 +75,19 @@ def test_relu_textbook_relaxation_hand_computed():
     np.testing.assert_allclose(lb, 0.0)
 
 
+def test_relu_fast_path_equals_leaky_relu_with_zero_slope():
+    """The ReLU relaxation is written separately for speed; it must be the same lines as the
+    general max(z, alpha z) one at alpha = 0, stable, unstable and degenerate intervals alike."""
+    from nnrange.relax.activations import leaky_relu, relu
+
+    rng = np.random.default_rng(3)
+    l = np.concatenate([rng.normal(size=300), [0.0, 0.0, -1.0, -2.0, 1.0, -1.0]])
+    u = np.concatenate([l[:300] + rng.exponential(size=300), [0.0, 1.0, 0.0, 2.0, 1.0, 1.0]])
+    for slope in (None, rng.uniform(-0.5, 1.5, size=l.size)):
+        for a, b in zip(relu(l, u, slope), leaky_relu(l, u, 0.0, slope), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("name", ["relu", "leaky_relu", "clip", "relu6"])
 def test_piecewise_linear_exact_on_pieces(name):
     node = NODES[name]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,6 +87,8 @@ class State:
     #: flat indices of the others; back-substitution then skips the dead ones' columns
     alive: dict[str, np.ndarray] = field(default_factory=dict)
     consumers: dict[str, list[Node]] = field(default_factory=dict)
+    #: activations whose lower line has a nonzero intercept somewhere (never ReLU's)
+    lower_offset: set[str] = field(default_factory=set)
 
     @property
     def n_boxes(self) -> int:
@@ -139,11 +142,15 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
         rel = state.relax[node.name]
         src = node.inputs[0]
         if node.kind == "activation":
+            # upper line where a >= 0, lower line elsewhere; written with max(a, 0) because
+            # np.where over these broadcast shapes is several times slower
             ls, lb, us, ub = rel
-            positive = a >= 0
-            grad = a * np.where(positive, us, ls)
-            inter = np.where(positive, ub, lb)
-            bias += np.einsum("bki,bki->bk", a.reshape(b, k, -1), inter.reshape(b, k, -1))
+            pos = np.maximum(a, 0.0)
+            grad = a * ls
+            grad += pos * (us - ls)
+            bias += (pos.reshape(b, k, -1) @ (ub - lb).reshape(b, -1, 1))[..., 0]
+            if node.name in state.lower_offset:
+                bias += (a.reshape(b, k, -1) @ lb.reshape(b, -1, 1))[..., 0]
         elif isinstance(node, MaxPool):
             grad, extra = maxpool_backward(node, rel, a)
             bias += extra
@@ -182,8 +189,7 @@ def bound_rows(state: State, target: str, rows: np.ndarray):
     size = math.prod(shape)
     b = state.n_boxes
     n = rows.size
-    widest = max([g.input_size] + [nd.out_size for nd in state.nodes_before(target)])
-    chunk = max(1, _MAX_VALUES // (2 * b * widest))
+    chunk = max(1, _MAX_VALUES // (2 * b * _walk(g).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
@@ -207,9 +213,11 @@ def _relax_node(state: State, node: Node) -> None:
     if node.kind == "activation":
         ls, lb, us, ub = activation_relaxation(node, lo, hi)
         state.relax[node.name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
+        if lb.any():
+            state.lower_offset.add(node.name)
         state.bounds[node.name] = node.interval(lo, hi)
-        dead = ((ls == 0) & (us == 0) & (lb == 0) & (ub == 0)).all(axis=0).reshape(-1)
-        if dead.mean() > 0.25:
+        dead = ~(ls.any(axis=0) | us.any(axis=0) | lb.any(axis=0) | ub.any(axis=0)).reshape(-1)
+        if np.count_nonzero(dead) > 0.25 * dead.size:
             state.alive[node.name] = np.flatnonzero(~dead)
     elif isinstance(node, MaxPool):
         state.relax[node.name] = maxpool_relaxation(node, lo, hi)
@@ -321,6 +329,7 @@ class _Walk:
     """Static facts about the graph that decide which tensors to tighten and how."""
 
     def __init__(self, graph: Graph):
+        self.widest = max([graph.input_size] + [node.out_size for node in graph])
         self.consumers: dict[str, list[Node]] = {}
         # mixing: how loose interval bounds can be (None once a nonlinear node is upstream)
         self.mixing: dict[str, int | None] = {graph.input_name: 0}
@@ -334,6 +343,17 @@ class _Walk:
                 if linear and all(m is not None for m in ins)
                 else None
             )
+
+
+_WALKS: weakref.WeakKeyDictionary[Graph, _Walk] = weakref.WeakKeyDictionary()
+
+
+def _walk(graph: Graph) -> _Walk:
+    """The graph's ``_Walk``, built once per graph (engines call this per box and per piece)."""
+    walk = _WALKS.get(graph)
+    if walk is None:
+        walk = _WALKS[graph] = _Walk(graph)
+    return walk
 
 
 def compute_state(
@@ -360,7 +380,7 @@ def compute_state(
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
     fwd = _Forward(state) if forward else None
-    walk = _Walk(graph)
+    walk = _walk(graph)
     state.consumers = walk.consumers
     tightened: set[str] = set()
     layers: list[LayerBounds] = []
@@ -424,7 +444,7 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     the linear bounds they come from."""
     g = state.graph
     b, n = state.n_boxes, g.output_size
-    chunk = max(1, _MAX_VALUES // (2 * b * max([g.input_size] + [nd.out_size for nd in g])))
+    chunk = max(1, _MAX_VALUES // (2 * b * _walk(g).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     a_lo, a_up = np.empty((b, n, g.input_size)), np.empty((b, n, g.input_size))
     b_lo, b_up = np.empty((b, n)), np.empty((b, n))

@@ -45,8 +45,22 @@ def _tangent(f, df, t):
 
 def relu(l, u, lower_slope=None) -> Relaxation:
     """ReLU. Upper: the chord (exact when stable). Lower: ``a * z`` with ``a`` in [0, 1], which
-    lies below max(z, 0) everywhere; CROWN's adaptive choice is 1 when ``u > -l`` else 0."""
-    return leaky_relu(l, u, 0.0, lower_slope)
+    lies below max(z, 0) everywhere; CROWN's adaptive choice is 1 when ``u > -l`` else 0.
+
+    The same lines as ``leaky_relu(l, u, 0)``, in fewer array operations (this one runs in every
+    back-substitution): with ``u+ = max(u, 0)`` and ``l- = min(l, 0)`` the chord's slope is
+    ``u+ / (u+ - l-)`` (1 when active, 0 when inactive) and its intercept ``-slope * l-``.
+    """
+    l, u = np.asarray(l, dtype=np.float64), np.asarray(u, dtype=np.float64)
+    u_pos, l_neg = np.maximum(u, 0.0), np.minimum(l, 0.0)
+    width = u_pos - l_neg
+    upper_s = u_pos / np.where(width > 0, width, 1.0)
+    upper_b = -upper_s * l_neg
+    if lower_slope is None:
+        lower_s = ((u > -l) & (u > 0)).astype(np.float64)
+    else:
+        lower_s = np.where((l < 0) & (u > 0), np.clip(lower_slope, 0.0, 1.0), u > 0)
+    return lower_s, np.zeros_like(upper_b), upper_s, upper_b
 
 
 def leaky_relu(l, u, alpha, lower_slope=None) -> Relaxation:
