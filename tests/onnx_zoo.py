@@ -77,6 +77,22 @@ CASES = {
         {"mean": _w(5), "std": np.abs(_w(5)) + 0.5},
         opset=8,
     ),
+    "normalise_flatten_matmul": lambda: make(
+        [
+            N("Sub", ["x", "mean"], ["h"]),
+            N("Div", ["h", "std"], ["n"]),
+            N("Flatten", ["n"], ["f"]),
+            N("MatMul", ["f", "W"], ["m"]),
+            N("Add", ["m", "b"], ["y"]),
+        ],
+        [1, 1, 1, 5],
+        {"mean": _w(5), "std": np.abs(_w(5)) + 0.5, "W": _w(5, 3), "b": _w(3)},
+    ),
+    "rowwise_scale_matmul": lambda: make(  # scale differs per row: must not fold into W
+        [N("Mul", ["x", "s"], ["h"]), N("MatMul", ["h", "W"], ["y"])],
+        [1, 3, 4],
+        {"s": _w(3, 1), "W": _w(4, 2)},
+    ),
     "mul_add_const_left": lambda: make(
         [N("Mul", ["s", "x"], ["h"]), N("Add", ["c", "h"], ["y"])],
         [1, 3, 4],

@@ -159,6 +159,8 @@ def test_roundtrip_through_file(tmp_path):
         ("batchnorm_opset9", 0),
         ("sub_div_normalisation", 1),
         ("mul_add_const_left", 1),
+        ("normalise_flatten_matmul", 3),  # Sub, Div and the bias Add all folded into the Dense
+        ("rowwise_scale_matmul", 0),
     ],
 )
 def test_simplify_folds_affine_chains_without_changing_the_function(name, fewer):

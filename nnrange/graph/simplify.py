@@ -72,6 +72,28 @@ def _fuse(producer: Node, affine: Affine) -> Node | None:
     )
 
 
+def _absorb(affine: Affine, reshape: Reshape | None, dense: Dense) -> Dense | None:
+    """``dense(reshape(affine(x)))`` as one Dense on ``reshape(x)`` (or on ``x``), when the
+    affine's scale and shift are the same for every row the Dense multiplies; else None."""
+    if affine.out_shape != affine.in_shapes[0]:
+        return None
+    shape = affine.out_shape
+    n_in = dense.weight.shape[0]
+    scale = np.broadcast_to(1.0 if affine.scale is None else affine.scale, shape)
+    shift = np.broadcast_to(0.0 if affine.bias is None else affine.bias, shape)
+    scale, shift = scale.reshape(-1, n_in), shift.reshape(-1, n_in)
+    if (scale != scale[0]).any() or (shift != shift[0]).any():
+        return None
+    bias = np.zeros(dense.weight.shape[1]) if dense.bias is None else dense.bias
+    return Dense(
+        dense.name,
+        (reshape.name if reshape is not None else affine.inputs[0],),
+        dense.weight * scale[0][:, None],
+        bias + shift[0] @ dense.weight,
+        source=dense.source,
+    )
+
+
 def simplify(graph: Graph) -> Graph:
     """A graph computing the same function with affine chains folded and no-op reshapes removed.
 
@@ -98,6 +120,30 @@ def simplify(graph: Graph) -> Graph:
                 del nodes[name]
                 changed = True
                 break
+            if isinstance(node, Dense):
+                # an input normalisation (x - mean) / std before the first Dense, say
+                src = nodes.get(node.inputs[0])
+                reshape = src if isinstance(src, Reshape) else None
+                affine = nodes.get(src.inputs[0]) if reshape is not None else src
+                if (
+                    isinstance(affine, Affine)
+                    and len(affine.inputs) == 1
+                    and all(
+                        consumers.get(t.name, 0) == 1 and t.name != graph.output
+                        for t in (affine, reshape)
+                        if t is not None
+                    )
+                ):
+                    fused = _absorb(affine, reshape, node)
+                    if fused is not None:
+                        fused.bind(node.in_shapes)
+                        if reshape is not None:
+                            reshape.inputs = affine.inputs
+                        nodes[name] = fused
+                        renamed[affine.name] = affine.inputs[0]
+                        del nodes[affine.name]
+                        changed = True
+                        break
             if not isinstance(node, Affine) or len(node.inputs) != 1:
                 continue
             src = node.inputs[0]
@@ -107,6 +153,7 @@ def simplify(graph: Graph) -> Graph:
             fused = _fuse(producer, node)
             if fused is None:
                 continue
+            fused.bind(producer.in_shapes)  # so that it can fuse again
             nodes = {(name if k == src else k): v for k, v in nodes.items() if k != name}
             nodes[name] = fused
             changed = True
