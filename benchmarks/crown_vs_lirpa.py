@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from common import benchmarks_dir, median_time, single_thread
+from common import benchmarks_dir, interleaved_medians, single_thread
 
 single_thread()
 
@@ -38,6 +38,30 @@ def _run(method, options, graph, box):
     return engine.run(graph, box, **options)
 
 
+def _cases(root, ref, only):
+    """(label, family, graph, box, ref_net) for every reference case and verivital net."""
+    out = []
+    for net, box_id in sorted({(r["net"], r["box_id"]) for r in ref["records"]}):
+        if only and only.lower() not in net.lower():
+            continue
+        sub = "acasxu" if net.startswith("ACAS") else "mnistfc"
+        suffix = "_batch_2000.onnx" if net.startswith("ACAS") else ".onnx"
+        graph = nnrange.load(root / sub / f"{net}{suffix}")
+        b = ref["boxes"][box_id]
+        box = Box.from_bounds(b["lower"], b["upper"], graph.input_shape)
+        label = f"{net.replace('ACASXU_run2a_', 'acas ')} {box_id}"
+        out.append((label, sub, graph, box, (net, box_id)))
+    if not only or "verivital" in only.lower():
+        for name in ("Convnet_maxpool", "Convnet_avgpool"):
+            graph = nnrange.load(root / "verivital" / f"{name}.onnx")
+            spec_dir = "maxpool_specs" if "max" in name else "avgpool_specs"
+            prop = sorted((root / "verivital" / "specs" / spec_dir).glob("*.vnnlib"))[0]
+            case = load_vnnlib(prop).cases[0]
+            box = Box.from_bounds(case.lo, case.hi, graph.input_shape)
+            out.append((f"{name} {prop.stem}", "verivital", graph, box, None))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,9 +73,19 @@ def main():
     with open(root / "reference" / "lirpa_bounds.json") as f:
         ref = json.load(f)
     recs = {(r["net"], r["box_id"], r["method"]): r for r in ref["records"]}
-    cases = sorted({(r["net"], r["box_id"]) for r in ref["records"]})
     methods = [m for m in METHODS if m[0] in ENGINES or m[0] == "crown-textbook"]
-    print(f"median of {args.repeat} runs, one thread; width = mean over outputs of upper - lower")
+    cases = _cases(root, ref, args.only)
+    jobs = {
+        (i, method): (lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx))
+        for i, (_, _, graph, box, _) in enumerate(cases)
+        for method, options, _ in methods
+    }
+    widths = {key: float(np.mean((r := fn()).upper - r.lower)) for key, fn in jobs.items()}
+    times = interleaved_medians(jobs, args.repeat)
+    print(
+        f"median of {args.repeat} warm runs (in rounds over all cases), one thread; "
+        "width = mean over outputs of upper - lower"
+    )
     head = (
         f"{'case':<30} {'method':<15} {'width':>11} {'ref width':>11} {'time':>9} "
         f"{'ref time':>9} {'speedup':>8}"
@@ -59,55 +93,25 @@ def main():
     print(head)
     print("-" * len(head))
     totals = {}
-    for net, box_id in cases:
-        if args.only and args.only.lower() not in net.lower():
-            continue
-        sub = "acasxu" if net.startswith("ACAS") else "mnistfc"
-        suffix = "_batch_2000.onnx" if net.startswith("ACAS") else ".onnx"
-        graph = nnrange.load(root / sub / f"{net}{suffix}")
-        b = ref["boxes"][box_id]
-        box = Box.from_bounds(b["lower"], b["upper"], graph.input_shape)
-        label = f"{net.replace('ACASXU_run2a_', 'acas ')} {box_id}"
-        for method, options, ref_method in methods:
-            res = _run(method, options, graph, box)
-            t = median_time(
-                lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx), args.repeat
-            )
-            width = float(np.mean(res.upper - res.lower))
-            r = recs.get((net, box_id, ref_method))
+    for i, (label, sub, _, _, key) in enumerate(cases):
+        for method, _, ref_method in methods:
+            t = times[(i, method)]
+            r = recs.get((*key, ref_method)) if key else None
             rt = r.get("seconds_median_1thread") if r else None
             speed = f"{rt / t:>7.1f}x" if rt else ""
             rw = f"{r['mean_width']:>11.5g}" if r else ""
             print(
-                f"{label:<30} {method:<15} {width:>11.5g} {rw:>11} {t * 1e3:>7.2f}ms "
-                f"{(rt or 0) * 1e3:>7.2f}ms {speed}"
+                f"{label:<30} {method:<15} {widths[(i, method)]:>11.5g} {rw:>11} "
+                f"{t * 1e3:>7.2f}ms {(rt or 0) * 1e3:>7.2f}ms {speed}"
             )
-            key = (sub, method)
-            totals.setdefault(key, []).append((t, rt or np.nan))
-        s = recs.get((net, box_id, "sampled_uniform"))
+            if rt:
+                totals.setdefault((sub, method), []).append(rt / t)
+        s = recs.get((*key, "sampled_uniform")) if key else None
         if s:
             print(f"{label:<30} {'sampled 10k':<15} {s['mean_width']:>11.5g}")
-    if not args.only or "verivital" in args.only.lower():
-        for name in ("Convnet_maxpool", "Convnet_avgpool"):
-            graph = nnrange.load(root / "verivital" / f"{name}.onnx")
-            spec_dir = "maxpool_specs" if "max" in name else "avgpool_specs"
-            prop = sorted((root / "verivital" / "specs" / spec_dir).glob("*.vnnlib"))[0]
-            case = load_vnnlib(prop).cases[0]
-            box = Box.from_bounds(case.lo, case.hi, graph.input_shape)
-            for method, options, _ in methods:
-                res = _run(method, options, graph, box)
-                t = median_time(
-                    lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx), args.repeat
-                )
-                print(
-                    f"{name + ' ' + prop.stem:<30} {method:<15} "
-                    f"{float(np.mean(res.upper - res.lower)):>11.5g} {'':>11} {t * 1e3:>7.2f}ms"
-                )
     print("\nmedian speedup (reference time / nnrange time) per network family and method:")
-    for (sub, method), vals in sorted(totals.items()):
-        ratios = [rt / t for t, rt in vals if rt == rt]
-        if ratios:
-            print(f"  {sub:<8} {method:<15} {np.median(ratios):6.1f}x  (min {min(ratios):.1f}x)")
+    for (sub, method), ratios in sorted(totals.items()):
+        print(f"  {sub:<8} {method:<15} {np.median(ratios):6.1f}x  (min {min(ratios):.1f}x)")
 
 
 if __name__ == "__main__":
