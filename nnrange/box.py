@@ -143,6 +143,16 @@ class Box:
         u = rng.random((self.n, n, *self.shape))
         return self.lo[:, None] + u * (self.hi - self.lo)[:, None]
 
+    def on_faces(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` points in each box with each coordinate, independently, at its lower bound,
+        its upper bound or uniform in between (probabilities 1/4, 1/4, 1/2): shape
+        ``(B, n, *input_shape)``. Piecewise-linear networks take their extremes on linear
+        regions' vertices, which on ACAS Xu often lie on the box's faces."""
+        u = self.uniform(n, rng)
+        pick = rng.random(u.shape)
+        u = np.where(pick < 0.25, self.lo[:, None], u)
+        return np.where(pick > 0.75, self.hi[:, None], u)
+
     def corners(self, n_max: int, rng: np.random.Generator) -> np.ndarray:
         """Box corners: all of them when there are at most ``n_max``, else ``n_max`` random ones.
 

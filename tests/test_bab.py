@@ -105,7 +105,10 @@ def _answers(bench):
 
 
 @pytest.mark.parametrize(
-    "net,prop", [("1_1", 1), ("2_1", 2), ("3_1", 3), ("1_7", 4), ("2_4", 4), ("1_9", 3)]
+    "net,prop",
+    # 1_9 prop_7: the counterexample sits in a tiny region on the box's faces (on-face samples
+    # and the LP over their linear region find it; uniform samples and the bounds did not)
+    [("1_1", 1), ("2_1", 2), ("3_1", 3), ("1_7", 4), ("2_4", 4), ("1_9", 3), ("1_9", 7)],
 )
 def test_verify_matches_published_acasxu_answers(bench, net, prop):
     onnx_path = bench / "acasxu" / f"ACASXU_run2a_{net}_batch_2000.onnx"

@@ -82,3 +82,17 @@ def test_batch_of_one_box_stays_batched():
     assert box.batched and box.n == 1
     single = Box.from_bounds(np.zeros(3), np.ones(3), (3,))
     assert not single.batched
+
+
+def test_on_faces_points_stay_inside_and_touch_the_bounds():
+    box = Box.from_bounds(
+        [[0.0, -1.0, 2.0], [5.0, 5.0, 5.0]], [[1.0, 1.0, 2.0], [6.0, 7.0, 5.0]], (3,)
+    )
+    pts = box.on_faces(4000, np.random.default_rng(0))
+    assert pts.shape == (2, 4000, 3)
+    assert (pts >= box.lo[:, None]).all() and (pts <= box.hi[:, None]).all()
+    at_lo = (pts == box.lo[:, None]).mean(axis=1)
+    at_hi = (pts == box.hi[:, None]).mean(axis=1)
+    free = box.hi > box.lo
+    # each free coordinate sits on each bound about a quarter of the time
+    assert np.all(np.abs(at_lo[free] - 0.25) < 0.04) and np.all(np.abs(at_hi[free] - 0.25) < 0.04)

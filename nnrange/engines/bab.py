@@ -237,13 +237,14 @@ def minimize(
     hi = np.asarray(hi, dtype=np.float64).reshape(1, -1)
     shape = graph.input_shape
 
+    rng = np.random.default_rng(seed)
     # inner side first: samples and a gradient attack on every row, judged by g itself
     opts = sampling.preset("fast" if attack is None else attack)
     box = Box.from_bounds(lo.reshape(shape), hi.reshape(shape), shape)
     inner = sampling.run(obj, box, seed=seed, **opts)
     cands = np.concatenate([inner.witness_lower.reshape(-1, lo.shape[1]), lo, hi])
     if len(weight) > 1:  # g is a max of rows: also descend on g itself from its best points
-        pts = sampling.candidate_points(box, 1000, 64, np.random.default_rng(seed))[0]
+        pts = sampling.candidate_points(box, 1000, 64, rng, faces=1000)[0]
         pts = np.concatenate([pts.reshape(len(pts), -1), cands])
         best = pts[np.argsort(_evaluate(obj, pts))[:8]]
         cands = np.concatenate([cands, _descend_max(obj, lo[0], hi[0], best, opts["steps"])])
@@ -257,6 +258,7 @@ def minimize(
     strong = branching in ("strong", "mixed") and obj.input_size <= 64
     step = -1
     polished_at = -np.inf
+    polish_seconds = 0.0  # time in LPs from fresh samples (kept near a tenth of the run)
 
     def polish(x: np.ndarray) -> tuple[float, np.ndarray]:
         if len(weight) == 1:
@@ -332,6 +334,15 @@ def minimize(
             if can_polish and time.perf_counter() - polished_at > 0.5:
                 value, witness = min((value, witness), polish(witness), key=lambda t: t[0])
                 polished_at = time.perf_counter()
+        if can_polish and polish_seconds < 0.1 * (time.perf_counter() - t0):
+            # g's smallest values can sit in a linear region too small for samples or gradient
+            # steps to hit, and the bounds rarely point there while they are loose: LPs over
+            # the linear regions of fresh samples' best points (multi-start) keep looking
+            t_polish = time.perf_counter()
+            fresh = box.on_faces(1024, rng).reshape(1024, -1)
+            start = fresh[np.argmin(_evaluate(obj, fresh))]
+            value, witness = min((value, witness), polish(start), key=lambda t: t[0])
+            polish_seconds += time.perf_counter() - t_polish
         # prune pieces that cannot hold anything below the best value (or the target)
         cut = target if target is not None else value - (atol + rtol * abs(value))
         drop = c_lb > cut if target is not None else c_lb >= cut

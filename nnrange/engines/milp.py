@@ -36,7 +36,14 @@ SLACK_REL = 1e-7
 #: Solver value and forward value of a witness further apart than this are reported.
 WITNESS_TOL = 1e-6
 #: Budget of the sampling + gradient search that provides MIP starts (inner bounds).
-START = {"samples": 256, "corners": 64, "starts": 2, "steps": 20, "polish": False}
+START = {
+    "samples": 256,
+    "faces": 256,
+    "corners": 64,
+    "starts": 2,
+    "steps": 20,
+    "polish": False,
+}
 
 
 def supports(graph: Graph) -> str | None:

@@ -22,14 +22,17 @@ _CHUNK_VALUES = 12_000_000
 
 
 def candidate_points(
-    box: Box, samples: int, corners: int, rng: np.random.Generator, lhs: int = 0
+    box: Box, samples: int, corners: int, rng: np.random.Generator, lhs: int = 0, faces: int = 0
 ) -> np.ndarray:
-    """Centre, corners, uniform and Latin-hypercube samples of every box: ``(B, P, *input)``."""
+    """Centre, corners, uniform, Latin-hypercube and on-face samples (``Box.on_faces``) of
+    every box: ``(B, P, *input)``."""
     parts = [box.center[:, None]]
     if corners > 0:
         parts.append(box.corners(corners, rng))
     if samples > 0:
         parts.append(box.uniform(samples, rng))
+    if faces > 0:
+        parts.append(box.on_faces(faces, rng))
     if lhs > 0:
         from scipy.stats import qmc  # costs ~0.8 s to import: only when asked for
 
@@ -138,8 +141,22 @@ def _starts(points: np.ndarray, values: np.ndarray, k: int, rng) -> np.ndarray:
 #: Budgets of the inner-bound search: "fast" is attached to every outer engine's result,
 #: "thorough" is what ``method="sample"`` runs.
 PRESETS = {
-    "fast": {"samples": 1000, "corners": 256, "starts": 4, "steps": 30, "polish": False},
-    "thorough": {"samples": 10000, "corners": 1024, "starts": 8, "steps": 100, "polish": None},
+    "fast": {
+        "samples": 1000,
+        "faces": 1000,
+        "corners": 256,
+        "starts": 4,
+        "steps": 30,
+        "polish": False,
+    },
+    "thorough": {
+        "samples": 10000,
+        "faces": 10000,
+        "corners": 1024,
+        "starts": 8,
+        "steps": 100,
+        "polish": None,
+    },
 }
 
 
@@ -174,20 +191,21 @@ def run(
     samples: int = 10000,
     corners: int = 1024,
     lhs: int = 0,
+    faces: int = 10000,
     starts: int = 8,
     steps: int = 100,
     polish: bool | None = None,
     seed: int = 0,
 ) -> BoundsResult:
-    """Inner bounds: centre, up to ``corners`` corners, ``samples`` uniform and ``lhs``
-    Latin-hypercube points, then ``steps`` of projected gradient ascent/descent from
-    ``starts`` points per output and direction (the best and some random ones; ``steps=0`` or
-    ``starts=0``: no attack), then, with ``polish``, exact LP optimisation over the linear
-    regions around the best points (default: on for piecewise-linear networks with at most 64
-    inputs). The defaults are the "thorough" preset."""
+    """Inner bounds: centre, up to ``corners`` corners, ``samples`` uniform, ``lhs``
+    Latin-hypercube and ``faces`` on-face points (``Box.on_faces``), then ``steps`` of
+    projected gradient ascent/descent from ``starts`` points per output and direction (the best
+    and some random ones; ``steps=0`` or ``starts=0``: no attack), then, with ``polish``, exact
+    LP optimisation over the linear regions around the best points (default: on for
+    piecewise-linear networks with at most 64 inputs). The defaults are the "thorough" preset."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    points = candidate_points(box, samples, corners, rng, lhs)
+    points = candidate_points(box, samples, corners, rng, lhs, faces)
     values = evaluate(graph, points)
     rows = np.arange(box.n)[:, None]
     i_lo, i_hi = values.argmin(axis=1), values.argmax(axis=1)
