@@ -48,6 +48,24 @@ def test_stopped_early_is_still_sound(seed):
     assert np.all(vals >= r.lower - 1e-9) and np.all(vals <= r.upper + 1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_leaves_decide_a_max_of_rows_soundly(seed, monkeypatch):
+    """With leaf solves from the start, the search proves a level just below the exact minimum
+    of the largest output (brute force over activation patterns) and never claims more."""
+    from test_milp import brute_force, relu_net
+
+    monkeypatch.setattr(bab, "_LEAF_AFTER", 0.0)
+    rng = np.random.default_rng(60 + seed)
+    g = relu_net(rng, 2, (6, 5), 3)
+    lo, hi = -np.ones(2), np.ones(2)
+    _, exact = brute_force(g, lo, hi, None, minmax=True)
+    eye = np.eye(3)
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), target=exact - 1e-3, time_limit=60)
+    assert s.status is Status.OK and exact - 1e-3 < s.lower <= exact + 1e-9
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), atol=1e-6, time_limit=60)
+    assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-5
+
+
 def test_workers_give_identical_results():
     g = random_mlp(np.random.default_rng(3), activations=["relu"], n_in=3)
     opts = {"method": "bab", "max_pieces": 40, "inner": False, "time_limit": 600}

@@ -29,8 +29,9 @@ import numpy as np
 from ..box import Box
 from ..graph import Graph, with_objective
 from ..parallel import one_blas_thread
+from ..relax import unstable
 from ..result import BoundsResult, Status
-from . import crown, regions, sampling
+from . import crown, milp, regions, sampling
 
 
 @dataclass
@@ -72,6 +73,30 @@ def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, p
     corners = np.where(a > 0, lo[:, None], hi[:, None])  # minimiser of each row's lower line
     known = {k: state.bounds[k] for k in (prior or _relaxed_tensors(obj))}
     return lb, rank, corners, known
+
+
+#: Pieces with at most this many unstable neurons may be solved exactly (see ``minimize``).
+_LEAF_UNSTABLE = 16
+#: Share of the elapsed time that exact leaf solves may use.
+_LEAF_SHARE = 0.5
+#: Time limit of one leaf's MILP.
+_LEAF_SECONDS = 1.0
+#: Leaf solves start once a search has run this long: most searches close sooner by splitting
+#: alone, and a leaf solve costs as much as splitting some hundred pieces.
+_LEAF_AFTER = 5.0
+
+
+def _unstable_counts(obj: Graph, known: dict) -> np.ndarray:
+    """Per piece, the neurons whose relaxation the bounds in ``known`` leave inexact."""
+    consumers = obj.consumers()
+    counts = 0
+    for name, (lo, hi) in known.items():
+        n = lo.shape[0]
+        for c in consumers.get(name, []):
+            node = obj.nodes[c]
+            open_ = unstable(node, lo, hi) if node.kind == "activation" else hi > lo
+            counts = counts + open_.reshape(n, -1).sum(axis=1)
+    return np.asarray(counts)
 
 
 #: Ways to choose the split dimension (see ``minimize``).
@@ -183,6 +208,53 @@ def _evaluate(obj: Graph, points: np.ndarray) -> np.ndarray:
     return obj.forward(points.reshape(-1, *obj.input_shape)).reshape(len(points), -1).max(axis=1)
 
 
+def _solve_leaves(
+    obj,
+    c_lo,
+    c_hi,
+    c_lb,
+    c_known,
+    pts,
+    vals,
+    rows,
+    value,
+    witness,
+    target,
+    atol,
+    rtol,
+    max_unstable,
+    budget,
+):
+    """Exact solves of the children CROWN leaves open with few unstable neurons, lowest bound
+    first (where splitting is stuck), within ``budget`` seconds. Raises ``c_lb`` in place;
+    returns the best value and witness and the time spent. ``pts``/``vals``: the children's
+    centres, then each one's ``rows`` corners, and g there (a solve starts from its child's
+    best point)."""
+    t0 = time.perf_counter()
+    if budget <= 0:
+        return value, witness, 0.0
+    n = len(c_lb)
+    cut = target if target is not None else value - (atol + rtol * abs(value))
+    counts = _unstable_counts(obj, c_known)
+    cand = np.flatnonzero((c_lb <= cut) & (counts <= max_unstable))
+    for i in cand[np.argsort(c_lb[cand], kind="stable")]:
+        if time.perf_counter() - t0 > budget:
+            break
+        own = np.concatenate([[i], n + i * rows + np.arange(rows)])
+        start = pts[own[np.argmin(vals[own])]]
+        bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
+        enough = target if target is not None else value - (atol + rtol * abs(value))
+        res = milp.solve_minmax(
+            obj, c_lo[i], c_hi[i], bounds, enough=enough, time_limit=_LEAF_SECONDS, start=start
+        )
+        c_lb[i] = max(c_lb[i], res.bound)
+        if res.value < value:
+            value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
+            if target is not None and value <= target:
+                break
+    return value, witness, time.perf_counter() - t0
+
+
 def minimize(
     graph: Graph,
     lo,
@@ -199,6 +271,7 @@ def minimize(
     batch: int | None = None,
     combine: bool = True,
     branching: str = "rank",
+    leaf_unstable: int = _LEAF_UNSTABLE,
     attack: dict | None = None,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
@@ -221,6 +294,12 @@ def minimize(
     several times faster, and strong branching alone can stall (its one-step gains keep
     choosing splits that do not close the gap). ``verify`` runs rank and strong side by side;
     mixed is the robust middle for output ranges.
+
+    ``leaf_unstable``: on piecewise-linear networks with at most 64 inputs, pieces that CROWN
+    leaves open with at most this many unstable neurons are solved exactly (``milp.solve_minmax``:
+    its LP relaxation, often enough, else the MILP), with up to half of the time after the first
+    5 s; 0 turns it off.
+    Near a minimum that only just clears the target, splitting alone needs ever smaller pieces.
     """
     t0 = time.perf_counter()
     if branching not in BRANCHING:
@@ -258,6 +337,9 @@ def minimize(
     strong = branching in ("strong", "mixed") and obj.input_size <= 64
     step = -1
     polished_at = -np.inf
+    leaf_seconds = 0.0
+    needed = {i for n in obj if n.kind != "linear" for i in n.inputs} - {obj.input_name}
+    leaves = leaf_unstable > 0 and can_polish and needed <= set(_relaxed_tensors(obj))
     polish_seconds = 0.0  # time in LPs from fresh samples (kept near a tenth of the run)
 
     def polish(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -343,6 +425,25 @@ def minimize(
             start = fresh[np.argmin(_evaluate(obj, fresh))]
             value, witness = min((value, witness), polish(start), key=lambda t: t[0])
             polish_seconds += time.perf_counter() - t_polish
+        if leaves and time.perf_counter() - t0 > _LEAF_AFTER:
+            value, witness, spent = _solve_leaves(
+                obj,
+                c_lo,
+                c_hi,
+                c_lb,
+                c_known,
+                pts,
+                vals,
+                c_corners.shape[1],
+                value,
+                witness,
+                target,
+                atol,
+                rtol,
+                leaf_unstable,
+                _LEAF_SHARE * (time.perf_counter() - t0) - leaf_seconds,
+            )
+            leaf_seconds += spent
         # prune pieces that cannot hold anything below the best value (or the target)
         cut = target if target is not None else value - (atol + rtol * abs(value))
         drop = c_lb > cut if target is not None else c_lb >= cut

@@ -425,3 +425,72 @@ def solve_range(
             best_x, best_v = x, v
     status = Status.OK if out.status in ("optimal", "cutoff") else Status.TIMEOUT
     return RangeSolve(float(bound), best_x, best_v, status)
+
+
+def solve_minmax(
+    graph: Graph,
+    lo,
+    hi,
+    bounds: dict,
+    *,
+    enough: float | None = None,
+    time_limit: float | None = None,
+    start: np.ndarray | None = None,
+) -> RangeSolve:
+    """Minimise ``max_i y_i`` (over the flattened outputs) on the box ``[lo, hi]``: the MILP
+    ``min t`` subject to ``y_i <= t``, built from ``bounds`` (sound bounds of every tensor that
+    feeds a nonlinear node, e.g. from CROWN on this box). Branch and bound calls this on small
+    pieces whose few unstable neurons make the MILP cheap and whose bound CROWN leaves open.
+
+    The LP relaxation is solved first; when its bound already exceeds ``enough`` the MILP is
+    skipped, else the MILP only decides whether the minimum is above ``enough`` (then ``bound``
+    is just above it). ``bound`` is a proven lower bound of the minimum, ``x`` the best input
+    found and ``value`` its ``max_i y_i`` by a forward pass.
+    """
+    lo = np.asarray(lo, dtype=np.float64).reshape(graph.input_shape)
+    hi = np.asarray(hi, dtype=np.float64).reshape(graph.input_shape)
+    enc = Encoding(graph, lo, hi, bounds)
+    m, c = enc.output
+    k = m.shape[0]
+    t = int(enc.model.add_cols(np.array([-np.inf]), np.array([np.inf]))[0])
+    coo = m.tocoo()
+    enc.model.add_rows(
+        np.concatenate([coo.row, np.arange(k)]),
+        np.concatenate([coo.col, np.full(k, t)]),
+        np.concatenate([coo.data, -np.ones(k)]),
+        np.full(k, -np.inf),
+        -np.asarray(c, dtype=np.float64),
+    )
+    cost = np.zeros(enc.model.n_cols)
+    cost[t] = 1.0
+    x0 = (lo + hi) / 2 if start is None else np.clip(np.asarray(start).reshape(lo.shape), lo, hi)
+
+    def value_at(x):
+        return float(graph.forward(x[None]).reshape(-1).max())
+
+    best_x, best_v = x0, value_at(x0)
+    bound = -np.inf
+    lp = HighsSolver(enc.model, integer=False)
+    relax = lp.solve(cost, 0.0, time_limit)
+    if relax.status == "optimal":
+        bound = relax.bound - _slack(relax.bound)
+        if enough is not None and bound > enough:
+            return RangeSolve(bound, best_x, best_v, Status.OK)
+    cols = enc.assignment(x0)
+    cols[t] = best_v  # the start must satisfy y_i <= t
+    sv = _Solver(enc, "highs", GAP_REL, GAP_ABS, 1)
+    # with ``enough``, only whether the minimum is above it matters: a cutoff just above it
+    # (by more than the solver's tolerances) makes that a feasibility question, often cheaper
+    cut = None if enough is None else enough + 2 * _slack(enough)
+    out = sv.solve(cost, 0.0, time_limit, cut, None if cut is not None and best_v > cut else cols)
+    if out.status == "cutoff":
+        bound = max(bound, enough + _slack(enough))
+    elif np.isfinite(out.bound):
+        bound = max(bound, out.bound - _slack(out.bound))
+    if out.cols is not None:
+        x = enc.input_of(out.cols)
+        v = value_at(x)
+        if v < best_v:
+            best_x, best_v = x, v
+    status = Status.OK if out.status in ("optimal", "cutoff") else Status.TIMEOUT
+    return RangeSolve(float(min(bound, best_v)), best_x, best_v, status)
