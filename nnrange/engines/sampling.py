@@ -31,8 +31,8 @@ def candidate_points(
         parts.append(box.corners(corners, rng))
     if samples > 0:
         parts.append(box.uniform(samples, rng))
-    if faces > 0:
-        parts.append(box.on_faces(faces, rng))
+    if faces > 0:  # from a child stream: adding them leaves every other draw as it was
+        parts.append(box.on_faces(faces, rng.spawn(1)[0]))
     if lhs > 0:
         from scipy.stats import qmc  # costs ~0.8 s to import: only when asked for
 
@@ -138,6 +138,9 @@ def _starts(points: np.ndarray, values: np.ndarray, k: int, rng) -> np.ndarray:
     return points[np.arange(b)[:, None, None, None], idx]
 
 
+#: Sample points (the best for each output and direction) that LP polish also starts from.
+_POLISH_STARTS = 4
+
 #: Budgets of the inner-bound search: "fast" is attached to every outer engine's result,
 #: "thorough" is what ``method="sample"`` runs.
 PRESETS = {
@@ -153,7 +156,7 @@ PRESETS = {
         "samples": 10000,
         "faces": 10000,
         "corners": 1024,
-        "starts": 8,
+        "starts": 16,
         "steps": 100,
         "polish": None,
     },
@@ -229,10 +232,14 @@ def run(
         for b in range(box.n):
             for j in range(graph.output_size):
                 for sign, wit, inner in ((1.0, w_hi, inner_hi), (-1.0, w_lo, inner_lo)):
-                    x = regions.polish(graph, box.lo[b], box.hi[b], wit[b, j], j, sign)
-                    v = graph.forward(x[None]).reshape(-1)[j]
-                    if sign * v > sign * inner[b, j]:
-                        inner[b, j], wit[b, j] = v, x
+                    # extremes in tiny regions: also start from the next best samples, whose
+                    # linear regions may hold a better optimum than the attack's
+                    best = np.argsort(-sign * values[b, :, j])[:_POLISH_STARTS]
+                    for start in [wit[b, j].copy(), *points[b, best]]:
+                        x = regions.polish(graph, box.lo[b], box.hi[b], start, j, sign)
+                        v = graph.forward(x[None]).reshape(-1)[j]
+                        if sign * v > sign * inner[b, j]:
+                            inner[b, j], wit[b, j] = v, x
     return BoundsResult(
         n_boxes=box.n,
         n_outputs=graph.output_size,
