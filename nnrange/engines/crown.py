@@ -82,7 +82,6 @@ class State:
     hi: np.ndarray
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     relax: dict[str, object] = field(default_factory=dict)
-    ancestors: dict[str, list[Node]] = field(default_factory=dict)
     #: for activations with many neurons whose relaxation is zero in every box (dead ReLUs): the
     #: flat indices of the others; back-substitution then skips the dead ones' columns
     alive: dict[str, np.ndarray] = field(default_factory=dict)
@@ -96,15 +95,7 @@ class State:
 
     def nodes_before(self, target: str) -> list[Node]:
         """Nodes ``target`` depends on (itself included), in reverse topological order."""
-        if target not in self.ancestors:
-            need = {target}
-            order = []
-            for node in reversed(list(self.graph)):
-                if node.name in need:
-                    order.append(node)
-                    need.update(node.inputs)
-            self.ancestors[target] = order
-        return self.ancestors[target]
+        return _walk(self.graph).nodes_before(target)
 
 
 def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None = None):
@@ -329,7 +320,9 @@ class _Walk:
     """Static facts about the graph that decide which tensors to tighten and how."""
 
     def __init__(self, graph: Graph):
+        self.order = list(graph)  # not the graph: the cache below is keyed weakly by it
         self.widest = max([graph.input_size] + [node.out_size for node in graph])
+        self.ancestors: dict[str, list[Node]] = {}
         self.consumers: dict[str, list[Node]] = {}
         # mixing: how loose interval bounds can be (None once a nonlinear node is upstream)
         self.mixing: dict[str, int | None] = {graph.input_name: 0}
@@ -343,6 +336,18 @@ class _Walk:
                 if linear and all(m is not None for m in ins)
                 else None
             )
+
+    def nodes_before(self, target: str) -> list[Node]:
+        """Nodes ``target`` depends on (itself included), in reverse topological order."""
+        if target not in self.ancestors:
+            need = {target}
+            order = []
+            for node in reversed(self.order):
+                if node.name in need:
+                    order.append(node)
+                    need.update(node.inputs)
+            self.ancestors[target] = order
+        return self.ancestors[target]
 
 
 _WALKS: weakref.WeakKeyDictionary[Graph, _Walk] = weakref.WeakKeyDictionary()
