@@ -131,6 +131,8 @@ def read_nnenum(path: Path) -> dict[tuple[str, str], tuple[str, float]]:
 
 
 def read_answers(path: Path) -> dict[tuple[str, str], Answer]:
+    if not Path(path).is_file():
+        sys.exit(f"answers file not found: {path} (drop --answers to run without one)")
     out = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
