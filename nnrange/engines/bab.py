@@ -208,51 +208,21 @@ def _evaluate(obj: Graph, points: np.ndarray) -> np.ndarray:
     return obj.forward(points.reshape(-1, *obj.input_shape)).reshape(len(points), -1).max(axis=1)
 
 
-def _solve_leaves(
-    obj,
-    c_lo,
-    c_hi,
-    c_lb,
-    c_known,
-    pts,
-    vals,
-    rows,
-    value,
-    witness,
-    target,
-    atol,
-    rtol,
-    max_unstable,
-    budget,
-):
-    """Exact solves of the children CROWN leaves open with few unstable neurons, lowest bound
-    first (where splitting is stuck), within ``budget`` seconds. Raises ``c_lb`` in place;
-    returns the best value and witness and the time spent. ``pts``/``vals``: the children's
-    centres, then each one's ``rows`` corners, and g there (a solve starts from its child's
-    best point)."""
-    t0 = time.perf_counter()
-    if budget <= 0:
-        return value, witness, 0.0
-    n = len(c_lb)
-    cut = target if target is not None else value - (atol + rtol * abs(value))
+def _leaf_candidates(obj: Graph, c_lb, c_known, cut: float, max_unstable: int) -> np.ndarray:
+    """Children CROWN leaves open (bound at most ``cut``) with at most ``max_unstable``
+    unstable neurons, lowest bound first: where splitting is stuck."""
     counts = _unstable_counts(obj, c_known)
     cand = np.flatnonzero((c_lb <= cut) & (counts <= max_unstable))
-    for i in cand[np.argsort(c_lb[cand], kind="stable")]:
-        if time.perf_counter() - t0 > budget:
-            break
-        own = np.concatenate([[i], n + i * rows + np.arange(rows)])
-        start = pts[own[np.argmin(vals[own])]]
-        bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
-        enough = target if target is not None else value - (atol + rtol * abs(value))
-        res = milp.solve_minmax(
-            obj, c_lo[i], c_hi[i], bounds, enough=enough, time_limit=_LEAF_SECONDS, start=start
-        )
-        c_lb[i] = max(c_lb[i], res.bound)
-        if res.value < value:
-            value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
-            if target is not None and value <= target:
-                break
-    return value, witness, time.perf_counter() - t0
+    return cand[np.argsort(c_lb[cand], kind="stable")]
+
+
+def _best_of_children(pts: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
+    """Each child's best point: ``pts`` holds the n children's centres, then each child's
+    corners in turn (``vals``: g there)."""
+    rows = (len(pts) - n) // n
+    own_vals = np.concatenate([vals[:n, None], vals[n:].reshape(n, rows)], axis=1)
+    own_pts = np.concatenate([pts[:n, None], pts[n:].reshape(n, rows, -1)], axis=1)
+    return own_pts[np.arange(n), own_vals.argmin(axis=1)]
 
 
 def minimize(
@@ -426,24 +396,31 @@ def minimize(
             value, witness = min((value, witness), polish(start), key=lambda t: t[0])
             polish_seconds += time.perf_counter() - t_polish
         if leaves and time.perf_counter() - t0 > _LEAF_AFTER:
-            value, witness, spent = _solve_leaves(
-                obj,
-                c_lo,
-                c_hi,
-                c_lb,
-                c_known,
-                pts,
-                vals,
-                c_corners.shape[1],
-                value,
-                witness,
-                target,
-                atol,
-                rtol,
-                leaf_unstable,
-                _LEAF_SHARE * (time.perf_counter() - t0) - leaf_seconds,
-            )
-            leaf_seconds += spent
+            t_leaf = time.perf_counter()
+            budget = _LEAF_SHARE * (t_leaf - t0) - leaf_seconds
+            level = target if target is not None else value - (atol + rtol * abs(value))
+            cand = _leaf_candidates(obj, c_lb, c_known, level, leaf_unstable)
+            starts = _best_of_children(pts, vals, len(c_lb)) if cand.size else None
+            for i in cand:
+                if time.perf_counter() - t_leaf > budget:
+                    break
+                bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
+                level = target if target is not None else value - (atol + rtol * abs(value))
+                res = milp.solve_minmax(
+                    obj,
+                    c_lo[i],
+                    c_hi[i],
+                    bounds,
+                    enough=level,
+                    time_limit=_LEAF_SECONDS,
+                    start=starts[i],
+                )
+                c_lb[i] = max(c_lb[i], res.bound)
+                if res.value < value:
+                    value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
+                    if target is not None and value <= target:
+                        break
+            leaf_seconds += time.perf_counter() - t_leaf
         # prune pieces that cannot hold anything below the best value (or the target)
         cut = target if target is not None else value - (atol + rtol * abs(value))
         drop = c_lb > cut if target is not None else c_lb >= cut
