@@ -66,6 +66,20 @@ def test_exact_leaves_decide_a_max_of_rows_soundly(seed, monkeypatch):
     assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-5
 
 
+def test_a_failing_leaf_solver_warns_and_the_search_goes_on(monkeypatch):
+    from test_milp import relu_net
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(bab, "_LEAF_AFTER", 0.0)
+    monkeypatch.setattr(bab.milp, "solve_minmax", broken)
+    g = relu_net(np.random.default_rng(61), 2, (6, 5), 3)
+    with pytest.warns(RuntimeWarning, match="leaf solves stopped.*solver crashed"):
+        s = bab.minimize(g, -np.ones(2), np.ones(2), np.eye(3), np.zeros(3), atol=1e-6)
+    assert s.status is Status.OK and s.lower <= s.value <= s.lower + 1e-6
+
+
 def test_workers_give_identical_results():
     g = random_mlp(np.random.default_rng(3), activations=["relu"], n_in=3)
     opts = {"method": "bab", "max_pieces": 40, "inner": False, "time_limit": 600}

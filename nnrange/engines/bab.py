@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -406,15 +407,24 @@ def minimize(
                     break
                 bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
                 level = target if target is not None else value - (atol + rtol * abs(value))
-                res = milp.solve_minmax(
-                    obj,
-                    c_lo[i],
-                    c_hi[i],
-                    bounds,
-                    enough=level,
-                    time_limit=_LEAF_SECONDS,
-                    start=starts[i],
-                )
+                try:
+                    res = milp.solve_minmax(
+                        obj,
+                        c_lo[i],
+                        c_hi[i],
+                        bounds,
+                        enough=level,
+                        time_limit=_LEAF_SECONDS,
+                        start=starts[i],
+                    )
+                except Exception as exc:  # noqa: BLE001 - leaves only speed the search up
+                    warnings.warn(
+                        f"exact leaf solves stopped ({exc!r}); the search goes on by splitting",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    leaves = False
+                    break
                 c_lb[i] = max(c_lb[i], res.bound)
                 if res.value < value:
                     value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
