@@ -156,7 +156,7 @@ PRESETS = {
         "samples": 10000,
         "faces": 10000,
         "corners": 1024,
-        "starts": 16,
+        "starts": 8,
         "steps": 100,
         "polish": None,
     },
