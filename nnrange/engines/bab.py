@@ -333,6 +333,11 @@ def minimize(
     pieces = 1
     status = Status.OK
 
+    def cut() -> float:
+        """Pieces bounded above this cannot matter: the target, or the best value less the
+        tolerance."""
+        return target if target is not None else value - (atol + rtol * abs(value))
+
     def closed() -> bool:
         lower = min(float(open_lb.min(initial=np.inf)), floor, value)
         if target is not None:
@@ -399,21 +404,19 @@ def minimize(
         if leaves and time.perf_counter() - t0 > _LEAF_AFTER:
             t_leaf = time.perf_counter()
             budget = _LEAF_SHARE * (t_leaf - t0) - leaf_seconds
-            level = target if target is not None else value - (atol + rtol * abs(value))
-            cand = _leaf_candidates(obj, c_lb, c_known, level, leaf_unstable)
+            cand = _leaf_candidates(obj, c_lb, c_known, cut(), leaf_unstable)
             starts = _best_of_children(pts, vals, len(c_lb)) if cand.size else None
             for i in cand:
                 if time.perf_counter() - t_leaf > budget:
                     break
                 bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
-                level = target if target is not None else value - (atol + rtol * abs(value))
                 try:
                     res = milp.solve_minmax(
                         obj,
                         c_lo[i],
                         c_hi[i],
                         bounds,
-                        enough=level,
+                        enough=cut(),
                         time_limit=_LEAF_SECONDS,
                         start=starts[i],
                     )
@@ -432,8 +435,8 @@ def minimize(
                         break
             leaf_seconds += time.perf_counter() - t_leaf
         # prune pieces that cannot hold anything below the best value (or the target)
-        cut = target if target is not None else value - (atol + rtol * abs(value))
-        drop = c_lb > cut if target is not None else c_lb >= cut
+        level = cut()
+        drop = c_lb > level if target is not None else c_lb >= level
         if drop.any():
             floor = min(floor, float(c_lb[drop].min()))
         open_lo = np.concatenate([open_lo[keep], c_lo[~drop]])

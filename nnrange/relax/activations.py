@@ -47,9 +47,10 @@ def relu(l, u, lower_slope=None) -> Relaxation:
     """ReLU. Upper: the chord (exact when stable). Lower: ``a * z`` with ``a`` in [0, 1], which
     lies below max(z, 0) everywhere; CROWN's adaptive choice is 1 when ``u > -l`` else 0.
 
-    The same lines as ``leaky_relu(l, u, 0)``, in fewer array operations (this one runs in every
-    back-substitution): with ``u+ = max(u, 0)`` and ``l- = min(l, 0)`` the chord's slope is
-    ``u+ / (u+ - l-)`` (1 when active, 0 when inactive) and its intercept ``-slope * l-``.
+    The same lines as ``leaky_relu(l, u, 0)``, in fewer array operations (CROWN relaxes every
+    ReLU of every branch-and-bound piece): with ``u+ = max(u, 0)`` and ``l- = min(l, 0)`` the
+    chord's slope is ``u+ / (u+ - l-)`` (1 when active, 0 when inactive), its intercept
+    ``-slope * l-``.
     """
     l, u = np.asarray(l, dtype=np.float64), np.asarray(u, dtype=np.float64)
     u_pos, l_neg = np.maximum(u, 0.0), np.minimum(l, 0.0)
