@@ -15,9 +15,11 @@ import json
 import time
 
 import numpy as np
-from common import benchmarks_dir
+from common import benchmarks_dir, single_thread
 
-import nnrange
+single_thread()
+
+import nnrange  # noqa: E402
 
 
 def main() -> None:

@@ -49,20 +49,21 @@ def test_stopped_early_is_still_sound(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_exact_leaves_decide_a_max_of_rows_soundly(seed, monkeypatch):
+@pytest.mark.parametrize("tighten", [True, False])
+def test_exact_leaves_decide_a_max_of_rows_soundly(seed, tighten, monkeypatch):
     """With leaf solves from the start, the search proves a level just below the exact minimum
     of the largest output (brute force over activation patterns) and never claims more."""
     from test_milp import brute_force, relu_net
 
-    monkeypatch.setattr(bab, "_LEAF_AFTER", 0.0)
     rng = np.random.default_rng(60 + seed)
     g = relu_net(rng, 2, (6, 5), 3)
     lo, hi = -np.ones(2), np.ones(2)
     _, exact = brute_force(g, lo, hi, None, minmax=True)
     eye = np.eye(3)
-    s = bab.minimize(g, lo, hi, eye, np.zeros(3), target=exact - 1e-3, time_limit=60)
+    now = bab.Leaves(after=0.0, tighten=tighten)
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), target=exact - 1e-3, time_limit=60, leaves=now)
     assert s.status is Status.OK and exact - 1e-3 < s.lower <= exact + 1e-9
-    s = bab.minimize(g, lo, hi, eye, np.zeros(3), atol=1e-6, time_limit=60)
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), atol=1e-6, time_limit=60, leaves=now)
     assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-5
 
 
@@ -72,11 +73,11 @@ def test_a_failing_leaf_solver_warns_and_the_search_goes_on(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver crashed")
 
-    monkeypatch.setattr(bab, "_LEAF_AFTER", 0.0)
     monkeypatch.setattr(bab.milp, "solve_minmax", broken)
     g = relu_net(np.random.default_rng(61), 2, (6, 5), 3)
+    now = bab.Leaves(after=0.0)
     with pytest.warns(RuntimeWarning, match="leaf solves stopped.*solver crashed"):
-        s = bab.minimize(g, -np.ones(2), np.ones(2), np.eye(3), np.zeros(3), atol=1e-6)
+        s = bab.minimize(g, -np.ones(2), np.ones(2), np.eye(3), np.zeros(3), atol=1e-6, leaves=now)
     assert s.status is Status.OK and s.lower <= s.value <= s.lower + 1e-6
 
 

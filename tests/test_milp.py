@@ -400,6 +400,42 @@ def test_solve_minmax_matches_brute_force(seed):
             assert decided.bound > level  # proved above the level
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_split_box_matches_brute_force(seed):
+    """Input splitting with MILP leaves reaches the exact range (to its gap) with witnesses."""
+    rng = np.random.default_rng(70 + seed)
+    graph = relu_net(rng, 2, (6, 5), 2)
+    lo, hi = _box(rng, graph, 2.0)
+    r = milp.run(graph, Box.from_bounds(lo, hi, graph.input_shape), split=True)
+    info = r.info["milp"]["boxes"][0]
+    assert r.status == Status.OK and info["split"] and info["pieces"] > 0
+    for j in range(2):
+        top, bottom = brute_force(graph, lo, hi, np.eye(2)[j])
+        assert top - TOL <= r.upper[j] <= top + milp.SPLIT_ATOL + TOL
+        assert bottom - milp.SPLIT_ATOL - TOL <= r.lower[j] <= bottom + TOL
+        assert top - milp.SPLIT_ATOL - TOL <= r.inner_upper[j] <= top + TOL
+        assert bottom - TOL <= r.inner_lower[j] <= bottom + milp.SPLIT_ATOL + TOL
+    assert r.info["witness_mismatch"] == []
+
+
+def test_boxes_with_many_unstable_neurons_are_split(monkeypatch):
+    rng = np.random.default_rng(72)
+    graph = relu_net(rng, 2, (6, 5), 2)
+    box = Box.from_bounds(*_box(rng, graph, 2.0), graph.input_shape)
+    assert "split" not in milp.run(graph, box).info["milp"]["boxes"][0]
+    monkeypatch.setattr(milp, "SPLIT_BINARIES", 0)
+    assert milp.run(graph, box).info["milp"]["boxes"][0]["split"]
+    assert "split" not in milp.run(graph, box, split=False).info["milp"]["boxes"][0]
+
+
+def test_split_refuses_many_inputs():
+    rng = np.random.default_rng(73)
+    graph = relu_net(rng, 80, (6,), 2)
+    box = Box.from_bounds(-np.ones(80), np.ones(80), graph.input_shape)
+    with pytest.raises(EngineError, match="at most 64 input values"):
+        milp.run(graph, box, split=True)
+
+
 # ---------------------------------------------------------------- real networks
 def test_acasxu_matches_reference(bench):
     ref_path = bench / "reference" / "acasxu_exact.json"

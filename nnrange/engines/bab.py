@@ -30,7 +30,7 @@ import numpy as np
 from ..box import Box
 from ..graph import Graph, with_objective
 from ..parallel import one_blas_thread
-from ..relax import unstable
+from ..relax import unstable_counts
 from ..result import BoundsResult, Status
 from . import crown, milp, regions, sampling
 
@@ -76,28 +76,22 @@ def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, p
     return lb, rank, corners, known
 
 
-#: Pieces with at most this many unstable neurons may be solved exactly (see ``minimize``).
-_LEAF_UNSTABLE = 16
-#: Share of the elapsed time that exact leaf solves may use.
-_LEAF_SHARE = 0.5
-#: Time limit of one leaf's MILP.
-_LEAF_SECONDS = 1.0
-#: Leaf solves start once a search has run this long: most searches close sooner by splitting
-#: alone, and a leaf solve costs as much as splitting some hundred pieces.
-_LEAF_AFTER = 5.0
+@dataclass(frozen=True)
+class Leaves:
+    """When ``minimize`` solves open pieces exactly (``milp.solve_minmax``) instead of splitting
+    them further: pieces with at most ``unstable`` unstable neurons (0: never), once the search
+    has run ``after`` seconds, with up to ``share`` of the elapsed time, ``seconds`` per piece.
 
+    The default waits 5 s because most searches close sooner by splitting alone and a leaf
+    solve costs as much as splitting some hundred pieces; near a minimum that only just clears
+    the target, splitting alone needs ever smaller pieces and leaves are what closes it.
+    """
 
-def _unstable_counts(obj: Graph, known: dict) -> np.ndarray:
-    """Per piece, the neurons whose relaxation the bounds in ``known`` leave inexact."""
-    consumers = obj.consumers()
-    counts = 0
-    for name, (lo, hi) in known.items():
-        n = lo.shape[0]
-        for c in consumers.get(name, []):
-            node = obj.nodes[c]
-            open_ = unstable(node, lo, hi) if node.kind == "activation" else hi > lo
-            counts = counts + open_.reshape(n, -1).sum(axis=1)
-    return np.asarray(counts)
+    unstable: int = 16
+    after: float = 5.0
+    share: float = 0.5
+    seconds: float = 1.0
+    tighten: bool = True
 
 
 #: Ways to choose the split dimension (see ``minimize``).
@@ -212,7 +206,7 @@ def _evaluate(obj: Graph, points: np.ndarray) -> np.ndarray:
 def _leaf_candidates(obj: Graph, c_lb, c_known, cut: float, max_unstable: int) -> np.ndarray:
     """Children CROWN leaves open (bound at most ``cut``) with at most ``max_unstable``
     unstable neurons, lowest bound first: where splitting is stuck."""
-    counts = _unstable_counts(obj, c_known)
+    counts = unstable_counts(obj, c_known)
     cand = np.flatnonzero((c_lb <= cut) & (counts <= max_unstable))
     return cand[np.argsort(c_lb[cand], kind="stable")]
 
@@ -242,7 +236,7 @@ def minimize(
     batch: int | None = None,
     combine: bool = True,
     branching: str = "rank",
-    leaf_unstable: int = _LEAF_UNSTABLE,
+    leaves: Leaves = Leaves(),
     attack: dict | None = None,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
@@ -266,11 +260,9 @@ def minimize(
     choosing splits that do not close the gap). ``verify`` runs rank and strong side by side;
     mixed is the robust middle for output ranges.
 
-    ``leaf_unstable``: on piecewise-linear networks with at most 64 inputs, pieces that CROWN
-    leaves open with at most this many unstable neurons are solved exactly (``milp.solve_minmax``:
-    its LP relaxation, often enough, else the MILP), with up to half of the time after the first
-    5 s; 0 turns it off.
-    Near a minimum that only just clears the target, splitting alone needs ever smaller pieces.
+    ``leaves``: on piecewise-linear networks with at most 64 inputs, pieces that CROWN leaves
+    open with few unstable neurons are solved exactly (``milp.solve_minmax``: neuron bounds
+    tightened by LPs, the LP relaxation, often enough, else the MILP); see ``Leaves``.
     """
     t0 = time.perf_counter()
     if branching not in BRANCHING:
@@ -310,7 +302,7 @@ def minimize(
     polished_at = -np.inf
     leaf_seconds = 0.0
     needed = {i for n in obj if n.kind != "linear" for i in n.inputs} - {obj.input_name}
-    leaves = leaf_unstable > 0 and can_polish and needed <= set(_relaxed_tensors(obj))
+    use_leaves = leaves.unstable > 0 and can_polish and needed <= set(_relaxed_tensors(obj))
     polish_seconds = 0.0  # time in LPs from fresh samples (kept near a tenth of the run)
 
     def polish(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -401,10 +393,10 @@ def minimize(
             start = fresh[np.argmin(_evaluate(obj, fresh))]
             value, witness = min((value, witness), polish(start), key=lambda t: t[0])
             polish_seconds += time.perf_counter() - t_polish
-        if leaves and time.perf_counter() - t0 > _LEAF_AFTER:
+        if use_leaves and time.perf_counter() - t0 >= leaves.after:
             t_leaf = time.perf_counter()
-            budget = _LEAF_SHARE * (t_leaf - t0) - leaf_seconds
-            cand = _leaf_candidates(obj, c_lb, c_known, cut(), leaf_unstable)
+            budget = leaves.share * (t_leaf - t0) - leaf_seconds
+            cand = _leaf_candidates(obj, c_lb, c_known, cut(), leaves.unstable)
             starts = _best_of_children(pts, vals, len(c_lb)) if cand.size else None
             for i in cand:
                 if time.perf_counter() - t_leaf > budget:
@@ -417,7 +409,8 @@ def minimize(
                         c_hi[i],
                         bounds,
                         enough=cut(),
-                        time_limit=_LEAF_SECONDS,
+                        time_limit=leaves.seconds,
+                        tighten=leaves.tighten,
                         start=starts[i],
                     )
                 except Exception as exc:  # noqa: BLE001 - leaves only speed the search up
@@ -426,7 +419,7 @@ def minimize(
                         RuntimeWarning,
                         stacklevel=2,
                     )
-                    leaves = False
+                    use_leaves = False
                     break
                 c_lb[i] = max(c_lb[i], res.bound)
                 if res.value < value:

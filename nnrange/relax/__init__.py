@@ -61,4 +61,21 @@ def unstable(node: ActivationNode, l, u) -> np.ndarray:
     return u > l
 
 
-__all__ = ["Relaxation", "activation_relaxation", "alpha_range", "unstable"]
+def unstable_counts(graph, bounds: dict) -> np.ndarray:
+    """Per box, how many neurons of ``graph``'s nonlinear nodes the bounds leave inexact.
+
+    ``bounds[name] = (lower, upper)``, each ``(n_boxes, ...)``, for the tensors feeding nonlinear
+    nodes: the binaries a MILP of each box needs, the work a branch and bound leaf would face.
+    """
+    consumers = graph.consumers()
+    counts = 0
+    for name, (lo, hi) in bounds.items():
+        n = lo.shape[0]
+        for c in consumers.get(name, []):
+            node = graph.nodes[c]
+            open_ = unstable(node, lo, hi) if node.kind == "activation" else hi > lo
+            counts = counts + open_.reshape(n, -1).sum(axis=1)
+    return np.asarray(counts)
+
+
+__all__ = ["Relaxation", "activation_relaxation", "alpha_range", "unstable", "unstable_counts"]
