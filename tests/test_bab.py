@@ -196,3 +196,11 @@ def test_branching_modes_against_the_milp_optimum(seed):
 def test_unknown_branching_mode_is_refused():
     with pytest.raises(ValueError, match="branching must be one of"):
         bab.minimize(_abs_net(), [-1, -1], [1, 1], [[1.0]], branching="widest")
+
+
+def test_leaf_budget_follows_how_often_leaves_prove_their_piece():
+    leaves = bab.Leaves(share=0.5, max_share=0.9)
+    assert leaves.budget(10.0, 0, 0) == pytest.approx(5.0)  # no evidence: the base share
+    assert leaves.budget(10.0, 98, 98) == pytest.approx(9.0)  # all proved: capped at 0.9
+    assert leaves.budget(10.0, 98, 0) == pytest.approx(0.5)  # none proved: a tenth of 0.5
+    assert leaves.budget(10.0, 8, 6) == pytest.approx(7.0)  # rate (1+6)/(2+8) = 0.7
