@@ -249,9 +249,8 @@ def run(
     for b in range(nb):
         lo_b, hi_b = box.lo[b], box.hi[b]
         bounds, (lower[b], upper[b]) = _bounds_for(g, lo_b, hi_b, None)
-        n_unstable = int(
-            unstable_counts(g, {k: (v[0][None], v[1][None]) for k, v in bounds.items()})[0]
-        )
+        one_box = {k: (v[0][None], v[1][None]) for k, v in bounds.items()}
+        n_unstable = int(np.sum(unstable_counts(g, one_box)))  # a scalar 0 for linear nets
         if _split_box(g, n_unstable, split, relaxed):
             enc = sv = lp = None
             stats = {"split": True, "unstable": n_unstable, "pieces": 0}
