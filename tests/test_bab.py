@@ -204,3 +204,20 @@ def test_leaf_budget_follows_how_often_leaves_prove_their_piece():
     assert leaves.budget(10.0, 98, 98) == pytest.approx(9.0)  # all proved: capped at 0.9
     assert leaves.budget(10.0, 98, 0) == pytest.approx(0.5)  # none proved: a tenth of 0.5
     assert leaves.budget(10.0, 8, 6) == pytest.approx(7.0)  # rate (1+6)/(2+8) = 0.7
+
+
+def test_bounds_passes_the_leaf_policy_to_every_search(monkeypatch):
+    from test_milp import relu_net
+
+    seen = []
+    real = bab.minimize
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["leaves"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bab, "minimize", spy)
+    g = relu_net(np.random.default_rng(62), 2, (6, 5), 2)
+    policy = bab.Leaves(unstable=0)
+    nnrange.bounds(g, -np.ones(2), np.ones(2), method="bab", leaves=policy, inner=False)
+    assert seen and all(p is policy for p in seen)

@@ -16,7 +16,18 @@ from nnrange import Box
 from nnrange.engines import ENGINES, crown, milp, regions
 from nnrange.engines.ibp import interval_bounds
 from nnrange.errors import EngineError
-from nnrange.graph import Clip, Conv, Dense, Graph, LeakyRelu, MaxPool, Relu, Reshape, Window
+from nnrange.graph import (
+    Clip,
+    Conv,
+    Dense,
+    Graph,
+    LeakyRelu,
+    MaxPool,
+    Relu,
+    Reshape,
+    Sigmoid,
+    Window,
+)
 from nnrange.milp import linear_matrices
 from nnrange.result import Status
 
@@ -428,12 +439,16 @@ def test_boxes_with_many_unstable_neurons_are_split(monkeypatch):
     assert "split" not in milp.run(graph, box, split=False).info["milp"]["boxes"][0]
 
 
-def test_split_refuses_many_inputs():
+def test_split_refuses_many_inputs_and_smooth_nets():
     rng = np.random.default_rng(73)
     graph = relu_net(rng, 80, (6,), 2)
     box = Box.from_bounds(-np.ones(80), np.ones(80), graph.input_shape)
-    with pytest.raises(EngineError, match="at most 64 input values"):
+    with pytest.raises(EngineError, match="at most 64 input values.*has 80"):
         milp.run(graph, box, split=True)
+    smooth = relu_net(rng, 2, (4,), 1, act=lambda n, i: Sigmoid(n, [i]))
+    small = Box.from_bounds(-np.ones(2), np.ones(2), smooth.input_shape)
+    with pytest.raises(EngineError, match="piecewise-linear network and relaxed=False"):
+        milp.run(smooth, small, split=True, relaxed=True)
 
 
 # ---------------------------------------------------------------- real networks

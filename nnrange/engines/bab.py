@@ -501,13 +501,14 @@ def run(
     progress: Callable[[dict], None] | None = None,
     seed: int = 0,
     branching: str = "mixed",
+    leaves: Leaves = Leaves(),
 ) -> BoundsResult:
     """Output ranges by branch and bound: for every box, output and direction, ``minimize``
     until the gap is within ``atol + rtol |value|`` or ``time_limit`` (seconds for the whole
     run; what a search leaves unused passes to the next) runs out. ``outputs`` restricts the
     search to some outputs (the others keep CROWN's bounds); ``workers`` runs searches in
-    parallel processes (None: all cores); ``branching`` is ``minimize``'s. Stopped searches
-    leave sound outer bounds and status "timeout"."""
+    parallel processes (None: all cores); ``branching`` and ``leaves`` are ``minimize``'s.
+    Stopped searches leave sound outer bounds and status "timeout"."""
     t0 = time.perf_counter()
     n = graph.output_size
     outs = list(range(n)) if outputs is None else [int(j) for j in outputs]
@@ -527,6 +528,7 @@ def run(
         "attack": attack,
         "seed": seed,
         "branching": branching,
+        "leaves": leaves,
     }
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     args = [(graph, box.lo[b], box.hi[b], w, kwargs) for b, _, _, w in jobs]

@@ -275,8 +275,8 @@ def run(
                     left = deadline - time.perf_counter()
                     limit = left if limit is None else min(limit, left)
                 if enc is None:
-                    out, x = _split_minimize(g, lo_b, hi_b, row, limit, gap_rel, seed)
-                    stats["pieces"] += out.pieces
+                    out, x, pieces = _split_minimize(g, lo_b, hi_b, row, limit, gap_rel, seed)
+                    stats["pieces"] += pieces
                 else:
                     cost, offset = enc.objective(row)
                     known = -d * (upper[b, j] if d > 0 else lower[b, j])
@@ -379,31 +379,28 @@ def run(
 
 
 def _split_box(graph: Graph, n_unstable: int, split: bool | None, relaxed: bool) -> bool:
-    if split is not None:
-        if split and (relaxed or unsupported_reason(graph) or graph.input_size > 64):
+    if split is None:
+        return n_unstable > SPLIT_BINARIES and graph.input_size <= 64 and not relaxed
+    if split:
+        if relaxed or unsupported_reason(graph):
             raise EngineError(
-                "split=True needs a piecewise-linear network with at most 64 input values "
-                f"(this one has {graph.input_size}); input splitting does not pay beyond that"
+                "split=True solves exact MILP pieces: it needs a piecewise-linear network and "
+                "relaxed=False"
             )
-        return bool(split)
-    return n_unstable > SPLIT_BINARIES and graph.input_size <= 64 and not relaxed
+        if graph.input_size > 64:
+            raise EngineError(
+                f"split=True splits the input box, which pays for at most 64 input values; this "
+                f"network has {graph.input_size}. Use split=False (one MILP) instead."
+            )
+    return bool(split)
 
 
-class _SplitOutcome(NamedTuple):
-    status: str
-    bound: float
-    value: float
-    seconds: float
-    solver: str
-    pieces: int
-
-
-def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed):
+def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed) -> tuple[Outcome, np.ndarray, int]:
     """Minimise ``row . y`` over the box by input splitting (``bab.minimize``: pieces bounded
     by CROWN, split where the bound is loosest, those with few unstable neurons left solved by
-    LP-tightened MILPs) to the gap ``SPLIT_ATOL``. Solving every small piece by MILP at once
-    (leaves from the start, up to 40 binaries) was slower on ACAS Xu property 1 at every gap
-    tried."""
+    LP-tightened MILPs) to the gap ``SPLIT_ATOL``; returns the outcome, the best input and the
+    number of pieces. Solving every small piece by MILP at once (leaves from the start, up to
+    40 binaries) was slower on ACAS Xu property 1 at every gap tried."""
     from . import bab  # bab uses this module's leaf solves
 
     s = bab.minimize(
@@ -417,8 +414,8 @@ def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed):
         seed=seed,
     )
     status = "optimal" if s.status is Status.OK else "timeout"
-    out = _SplitOutcome(status, s.lower, s.value, s.seconds, "split", s.pieces)
-    return out, np.asarray(s.witness, dtype=np.float64).reshape(graph.input_shape)
+    out = Outcome(status, s.lower, s.value, None, s.seconds, "split")
+    return out, np.asarray(s.witness, dtype=np.float64).reshape(graph.input_shape), s.pieces
 
 
 class RangeSolve(NamedTuple):
