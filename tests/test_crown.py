@@ -249,3 +249,46 @@ def test_forward_mode_is_exact_on_an_affine_network():
     state, _ = crown.compute_state(g, box.lo, box.hi, forward=True)
     lo_, hi_ = state.bounds["d2"]
     np.testing.assert_allclose([lo_[0, 0], hi_[0, 0]], [-2.0, 2.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_entries_start_equals_dense_identity_start(seed):
+    # bounding selected entries from the rows of the map (``entries``) must give what a dense
+    # identity coefficient gives, on every tensor (linear or not) of the graph
+    rng = np.random.default_rng(seed)
+    g = random_mlp(rng) if seed % 2 else random_cnn(rng)
+    lo, hi = random_box(rng, g, 1.0)
+    state, _ = crown.compute_state(g, lo[None], hi[None])
+    for target in [n.name for n in g]:
+        size = int(np.prod(g.shapes[target]))
+        rows = np.sort(rng.choice(size, size=min(size, 3), replace=False))
+        dense = np.zeros((1, 2 * rows.size, size))
+        dense[0, np.arange(rows.size), rows] = 1.0
+        dense[0, rows.size + np.arange(rows.size), rows] = -1.0
+        want = crown.backward_upper(state, target, dense.reshape(1, -1, *g.shapes[target]))
+        got = crown.backward_upper(state, target, crown.plus_minus_rows(1, rows.size), entries=rows)
+        for w, v in zip(want, got, strict=True):
+            np.testing.assert_allclose(v, w, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_sparse_backward_reuses_slices_only_for_read_only_indices(rng):
+    node = Dense("d", ["x"], rng.normal(size=(4, 6)), rng.normal(size=6))
+    node.bind(((4,),))
+    a = rng.normal(size=(3, 3))
+
+    def want(idx):
+        return a @ node.weight.T[idx], a @ node.bias[idx]
+
+    idx = np.array([0, 2, 5])
+    idx.flags.writeable = False
+    other = np.array([1, 3, 4])
+    other.flags.writeable = False
+    for i in (idx, idx, other, idx):
+        (grad,), bias = node.backward_sparse(a, i)
+        np.testing.assert_allclose(grad, want(i)[0])
+        np.testing.assert_allclose(bias, want(i)[1])
+    mutable = np.array([0, 1, 2])
+    node.backward_sparse(a, mutable)
+    mutable[:] = [3, 4, 5]  # changed in place: must not be served a stale slice
+    (grad,), bias = node.backward_sparse(a, mutable)
+    np.testing.assert_allclose(grad, want(mutable)[0])

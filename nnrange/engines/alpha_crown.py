@@ -61,9 +61,11 @@ def optimize(
     decay: float = 0.98,
     patience: int = 5,
     tol: float = 1e-9,
+    entries: np.ndarray | None = None,
 ):
     """Minimise over the slopes the upper bounds of the rows of ``c . t`` for tensor ``target``
-    (``c``: (B, K, *t)). Returns the best upper bound per row ``(B, K)`` and the linear bound
+    (``c``: (B, K, *t), or (B, K, len(entries)) on the flat ``entries`` of ``t`` only, as in
+    ``crown.backward_upper``). Returns the best upper bound per row ``(B, K)`` and the linear bound
     that gives it: coefficients ``(B, K, *input_shape)`` and constants ``(B, K)``."""
     g = state.graph
     b, k = c.shape[:2]
@@ -81,14 +83,14 @@ def optimize(
         ls = base[node.name][0]
         alpha = np.broadcast_to(ls, (b, k, *node.out_shape)).copy()
         params[node.name] = (alpha, mask, *rng)
-    best, best_a, best_b = crown.backward_upper(state, target, c)
+    best, best_a, best_b = crown.backward_upper(state, target, c, entries=entries)
     if not params or iterations <= 0:
         return best, best_a, best_b
     m = {n: np.zeros_like(p[0]) for n, p in params.items()}
     v = {n: np.zeros_like(p[0]) for n, p in params.items()}
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    center = (state.lo + state.hi) / 2
-    radius = (state.hi - state.lo) / 2
+    center = state.center.reshape(state.lo.shape)
+    radius = state.radius.reshape(state.lo.shape)
     stale = 0
     try:
         for it in range(1, iterations + 1):
@@ -96,7 +98,7 @@ def optimize(
                 ls, lb, us, ub = base[name]
                 state.relax[name] = (np.where(mask, alpha, ls), lb, us, ub)
             record: dict = {}
-            upper, a_x, bias = crown.backward_upper(state, target, c, record)
+            upper, a_x, bias = crown.backward_upper(state, target, c, record, entries)
             improved = upper < best - tol * (1 + np.abs(best))
             better = upper < best
             best = np.where(better, upper, best)
@@ -125,13 +127,6 @@ def optimize(
     return best, best_a, best_b
 
 
-def _rows_spec(state: crown.State, target: str, rows: np.ndarray) -> np.ndarray:
-    b, size = state.n_boxes, state.graph.shapes[target]
-    c = np.zeros((b, rows.size, int(np.prod(size))))
-    c[:, np.arange(rows.size), rows] = 1.0
-    return np.concatenate([c, -c], axis=1).reshape(b, 2 * rows.size, *size)
-
-
 def run(
     graph: Graph,
     box: Box,
@@ -151,9 +146,8 @@ def run(
     t0 = time.perf_counter()
 
     def refine(state, target, rows):
-        best, _, _ = optimize(
-            state, target, _rows_spec(state, target, rows), iterations, lr, decay, patience
-        )
+        c = crown.plus_minus_rows(state.n_boxes, rows.size)
+        best, _, _ = optimize(state, target, c, iterations, lr, decay, patience, entries=rows)
         return -best[:, rows.size :], best[:, : rows.size]
 
     state, layers = crown.compute_state(
@@ -164,11 +158,12 @@ def run(
     best, a_x, bias = optimize(
         state,
         graph.output,
-        _rows_spec(state, graph.output, np.arange(n)),
+        crown.plus_minus_rows(b, n),
         iterations,
         lr,
         decay,
         patience,
+        entries=np.arange(n),
     )
     upper = np.minimum(upper, best[:, :n])
     lower = np.maximum(lower, -best[:, n:])

@@ -14,6 +14,7 @@ already exact under the current bounds, and intersected with interval bounds.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import weakref
@@ -89,6 +90,11 @@ class State:
     #: activations whose lower line has a nonzero intercept somewhere (never ReLU's)
     lower_offset: set[str] = field(default_factory=set)
 
+    def __post_init__(self):
+        b = self.lo.shape[0]
+        self.center = ((self.lo + self.hi) / 2).reshape(b, -1, 1)
+        self.radius = ((self.hi - self.lo) / 2).reshape(b, -1, 1)
+
     @property
     def n_boxes(self) -> int:
         return self.lo.shape[0]
@@ -98,17 +104,33 @@ class State:
         return _walk(self.graph).nodes_before(target)
 
 
-def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None = None):
+def backward_upper(
+    state: State,
+    target: str,
+    c: np.ndarray,
+    record: dict | None = None,
+    entries: np.ndarray | None = None,
+):
     """Upper bounds of the rows of ``c . t`` over the box, with ``c`` of shape ``(B, K, *t)``.
 
-    Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where ``A x + bias`` is the
-    linear upper bound. With ``record`` (a dict), the coefficient on each relaxed node's output
-    is stored under the node's name (alpha-CROWN's gradient needs them).
+    With ``entries`` (flat indices into ``t``), ``c`` has shape ``(B, K, len(entries))`` and
+    holds the coefficients of those entries only, zero elsewhere: bounding a few neurons of a
+    wide layer then starts from the selected rows of its map, not from a product with an
+    identity. Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where
+    ``A x + bias`` is the linear upper bound. With ``record`` (a dict), the coefficient on each
+    relaxed node's output is stored under the node's name (alpha-CROWN's gradient needs them).
     """
     g = state.graph
     b, k = c.shape[:2]
     coef: dict[str, np.ndarray] = {target: c}
     sparse: dict[str, np.ndarray] = {}  # tensor -> alive indices its coefficient is kept on
+    if entries is not None:
+        if target in g.nodes and g.nodes[target].kind == "linear":
+            sparse[target] = entries
+        else:
+            full = np.zeros((b, k, math.prod(g.shapes[target])))
+            full[..., entries] = c
+            coef[target] = full.reshape(b, k, *g.shapes[target])
     bias = np.zeros((b, k))
     for node in state.nodes_before(target):
         a = coef.pop(node.name, None)
@@ -139,9 +161,11 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
             pos = np.maximum(a, 0.0)
             grad = a * ls
             grad += pos * (us - ls)
-            bias += (pos.reshape(b, k, -1) @ (ub - lb).reshape(b, -1, 1))[..., 0]
             if node.name in state.lower_offset:
+                bias += (pos.reshape(b, k, -1) @ (ub - lb).reshape(b, -1, 1))[..., 0]
                 bias += (a.reshape(b, k, -1) @ lb.reshape(b, -1, 1))[..., 0]
+            else:
+                bias += (pos.reshape(b, k, -1) @ ub.reshape(b, -1, 1))[..., 0]
         elif isinstance(node, MaxPool):
             grad, extra = maxpool_backward(node, rel, a)
             bias += extra
@@ -165,30 +189,37 @@ def backward_upper(state: State, target: str, c: np.ndarray, record: dict | None
     a_x = coef.get(g.input_name)
     if a_x is None:  # the target does not depend on the input
         return bias, np.zeros((b, k, *g.input_shape)), bias
-    center = ((state.lo + state.hi) / 2).reshape(b, -1, 1)
-    radius = ((state.hi - state.lo) / 2).reshape(b, -1, 1)
     flat = a_x.reshape(b, k, -1)
-    upper = bias + (flat @ center)[..., 0] + (np.abs(flat) @ radius)[..., 0]
+    upper = bias + (flat @ state.center)[..., 0] + (np.abs(flat) @ state.radius)[..., 0]
     return upper, a_x, bias
+
+
+def plus_minus_rows(n_boxes: int, m: int) -> np.ndarray:
+    """Coefficients ``[I; -I]`` of shape ``(B, 2m, m)`` (read-only): with ``entries`` of length
+    m, the upper bounds of m entries and of their negations (their lower bounds) in one pass."""
+    rows = _plus_minus(m)
+    return rows[None] if n_boxes == 1 else np.broadcast_to(rows, (n_boxes, 2 * m, m))
+
+
+@functools.lru_cache(maxsize=64)
+def _plus_minus(m: int) -> np.ndarray:
+    eye = np.eye(m)
+    rows = np.concatenate([eye, -eye])
+    rows.flags.writeable = False
+    return rows
 
 
 def bound_rows(state: State, target: str, rows: np.ndarray):
     """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``.
     Rows are processed in chunks so the coefficient arrays stay within a memory budget."""
-    g = state.graph
-    shape = g.shapes[target]
-    size = math.prod(shape)
     b = state.n_boxes
     n = rows.size
-    chunk = max(1, _MAX_VALUES // (2 * b * _walk(g).widest))
+    chunk = max(1, _MAX_VALUES // (2 * b * _walk(state.graph).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
         m = stop_ - start
-        c = np.zeros((b, m, size))
-        c[:, np.arange(m), rows[start:stop_]] = 1.0
-        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * m, *shape)
-        up, _, _ = backward_upper(state, target, c)
+        up, _, _ = backward_upper(state, target, plus_minus_rows(b, m), entries=rows[start:stop_])
         upper[:, start:stop_] = up[:, :m]
         lower[:, start:stop_] = -up[:, m:]
     return lower, upper
@@ -206,10 +237,13 @@ def _relax_node(state: State, node: Node) -> None:
         state.relax[node.name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
         if lb.any():
             state.lower_offset.add(node.name)
-        state.bounds[node.name] = node.interval(lo, hi)
-        dead = ~(ls.any(axis=0) | us.any(axis=0) | lb.any(axis=0) | ub.any(axis=0)).reshape(-1)
-        if np.count_nonzero(dead) > 0.25 * dead.size:
-            state.alive[node.name] = np.flatnonzero(~dead)
+        out_lo, out_hi = state.bounds[node.name] = node.interval(lo, hi)
+        # zero output in every box (dead ReLUs): contributes exactly nothing downstream
+        alive = ((out_lo != 0) | (out_hi != 0)).any(axis=0).reshape(-1)
+        n_alive = np.count_nonzero(alive)
+        if n_alive < 0.75 * alive.size:
+            idx = state.alive[node.name] = np.flatnonzero(alive)
+            idx.flags.writeable = False  # lets Dense.backward_sparse reuse its slices
     elif isinstance(node, MaxPool):
         state.relax[node.name] = maxpool_relaxation(node, lo, hi)
         state.bounds[node.name] = node.interval([lo], [hi])
@@ -265,8 +299,7 @@ class _Forward:
         )
         eye = np.broadcast_to(eye, (b, *eye.shape[1:]))
         self.funcs: dict[str, tuple[np.ndarray, np.ndarray]] = {state.graph.input_name: (eye, eye)}
-        self.center = ((state.lo + state.hi) / 2).reshape(b, d, 1)
-        self.radius = ((state.hi - state.lo) / 2).reshape(b, d, 1)
+        self.center, self.radius = state.center, state.radius
 
     def linear(self, node: LinearNode) -> tuple[np.ndarray, np.ndarray]:
         """Propagate through an affine node; returns the concrete bounds of its output."""
@@ -456,10 +489,9 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         m = stop - start
-        c = np.zeros((b, m, n))
-        c[:, np.arange(m), np.arange(start, stop)] = 1.0
-        c = np.concatenate([c, -c], axis=1).reshape(b, 2 * m, *g.output_shape)
-        up, a_x, bias = backward_upper(state, g.output, c)
+        up, a_x, bias = backward_upper(
+            state, g.output, plus_minus_rows(b, m), entries=np.arange(start, stop)
+        )
         a_x = a_x.reshape(b, 2 * m, -1)
         upper[:, start:stop], lower[:, start:stop] = up[:, :m], -up[:, m:]
         a_up[:, start:stop], b_up[:, start:stop] = a_x[:, :m], bias[:, :m]

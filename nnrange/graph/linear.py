@@ -91,9 +91,16 @@ class Dense(LinearNode):
     def backward_sparse(self, a, idx):
         if self.out_size != self.weight.shape[1]:  # several rows of features: no shortcut
             return super().backward_sparse(a, idx)
-        grad = (a @ self.weight_t[idx]).reshape(a.shape[0], *self.in_shapes[0])
-        bias = np.zeros(a.shape[0]) if self.bias is None else a @ self.bias[idx]
-        return [grad], bias
+        # a read-only index array (CROWN's alive neurons) comes back for every pass over one
+        # state: slice the weights once for it
+        cached = self.__dict__.get("_rows")
+        if cached is None or cached[0] is not idx:
+            bias = np.zeros(idx.size) if self.bias is None else self.bias[idx]
+            cached = (idx, self.weight_t[idx], bias)
+            if not idx.flags.writeable:
+                self._rows = cached
+        grad = (a @ cached[1]).reshape(a.shape[0], *self.in_shapes[0])
+        return [grad], a @ cached[2]
 
     def params(self):
         return self.weight.size + (0 if self.bias is None else self.bias.size)
