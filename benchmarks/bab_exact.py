@@ -5,7 +5,8 @@ For every record of ``reference/acasxu_exact.json`` (net, property box, output):
 status and the time, next to the reference solver's time.
 
     python benchmarks/bab_exact.py [--time-limit 60] [--atol 1e-4] [--limit N]
-                                   [--boxes prop_3,prop_4] [--branching rank|strong|mixed]
+                                   [--boxes prop_3,prop_4] [--nets 2_1,3_3]
+                                   [--branching rank|strong|mixed]
 """
 
 from __future__ import annotations
@@ -28,12 +29,15 @@ def main() -> None:
     p.add_argument("--atol", type=float, default=1e-4)
     p.add_argument("--limit", type=int, default=None, help="first N records only")
     p.add_argument("--boxes", default=None, help="comma-separated box ids (default: all)")
+    p.add_argument("--nets", default=None, help="comma-separated nets, e.g. 2_1 (default: all)")
     p.add_argument("--branching", default="mixed", choices=["rank", "strong", "mixed"])
     args = p.parse_args()
     root = benchmarks_dir()
     records = json.loads((root / "reference" / "acasxu_exact.json").read_text())["records"]
     if args.boxes:
         records = [r for r in records if r["box_id"] in args.boxes.split(",")]
+    if args.nets:
+        records = [r for r in records if r["net"].split("_", 2)[2] in args.nets.split(",")]
     records = records[: args.limit]
     graphs: dict[str, nnrange.Graph] = {}
     print(

@@ -5,9 +5,10 @@ unsafe polytopes ``A y <= b``. For each (box, polytope) pair nnrange minimises
 ``g(x) = max_i (A_i y(x) - b_i)``: the polytope is unreachable when a proven lower bound of g is
 positive, and reached by any input with ``g(x) <= 0``. Each pair first gets a short try (attack
 for a counterexample, CROWN and a little branch and bound for a proof), then the pairs still open
-share the remaining time in a longer branch and bound, run with both of ``bab``'s branching
-modes side by side (two processes per piece of the box, or one after the other in process):
-each mode is several times faster than the other on some boxes, so the pair takes the faster.
+share the remaining time in a longer branch and bound, run with both of ``bab``'s input
+branching modes side by side (two processes per piece of the box, or one after the other in
+process): each mode is several times faster than the other on some boxes, so the pair takes the
+faster. ReLU networks with more than 64 inputs are searched by ReLU splitting instead.
 """
 
 from __future__ import annotations
@@ -139,16 +140,23 @@ def _solve_piece(job) -> tuple[int, str, bab.Search]:
     return idx, mode, s
 
 
-def _portfolio(workers: int) -> dict[str, int]:
-    """Pieces per branching mode: both modes run side by side (each wins on different boxes),
-    each on ``workers // 2`` pieces of the box."""
-    return {mode: max(1, workers // 2) for mode in ("rank", "strong")}
+def _modes(graph: Graph) -> tuple[str, ...]:
+    """Branching modes to run: ReLU splitting where ``bab``'s "auto" picks it (ReLU networks
+    with many inputs), else rank and strong input splitting side by side."""
+    return ("relu",) if bab.choose_branching(graph, "auto") == "relu" else ("rank", "strong")
+
+
+def _portfolio(graph: Graph, workers: int) -> dict[str, int]:
+    """Pieces per branching mode: the modes run side by side (each wins on different boxes),
+    the workers shared equally."""
+    modes = _modes(graph)
+    return {mode: max(1, workers // len(modes)) for mode in modes}
 
 
 def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pieces, progress):
     """The long round on a pool of processes: every open pair's box, once per branching mode,
     cut into pieces; a pair holds as soon as one mode proves all its pieces."""
-    modes = _portfolio(workers)
+    modes = _portfolio(graph, workers)
     jobs = []
     for idx in open_pairs:
         lo, hi, w, b = pairs[idx]
@@ -225,6 +233,7 @@ def verify(
             pairs.append((case.lo.reshape(shape), case.hi.reshape(shape), w, b))
     pieces = 0
     open_pairs = list(range(len(pairs)))
+    modes = _modes(graph)
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     for round_ in (0, 1):
         left = timeout - (time.perf_counter() - t0)
@@ -240,7 +249,12 @@ def verify(
                 break
             share = min(first_try, left) if round_ == 0 else left / (len(open_pairs) - k)
             # first try: rank branching; then each mode in turn gets half the pair's share
-            tries = [("rank", share)] if round_ == 0 else [("strong", share / 2), ("rank", None)]
+            if modes == ("relu",):
+                tries = [("relu", share if round_ == 0 else None)]
+            else:
+                tries = (
+                    [("rank", share)] if round_ == 0 else [("strong", share / 2), ("rank", None)]
+                )
             lo, hi, w, b = pairs[idx]
 
             report = None

@@ -221,3 +221,81 @@ def test_bounds_passes_the_leaf_policy_to_every_search(monkeypatch):
     policy = bab.Leaves(unstable=0)
     nnrange.bounds(g, -np.ones(2), np.ones(2), method="bab", leaves=policy, inner=False)
     assert seen and all(p is policy for p in seen)
+
+
+# ---------------------------------------------------------------- ReLU splitting
+@pytest.mark.parametrize("seed", range(4))
+def test_relu_splitting_reaches_the_brute_force_optimum(seed):
+    """Splitting ReLUs alone (no exact leaves; pieces with every neuron decided are affine, an
+    LP settles them) closes the gap to the optimum over all activation patterns."""
+    from test_milp import brute_force, relu_net
+
+    rng = np.random.default_rng(70 + seed)
+    g = relu_net(rng, 3, (6, 5), 2)
+    lo, hi = -np.ones(3), np.ones(3)
+    c = np.array([1.0, -0.5])
+    top, bottom = brute_force(g, lo, hi, c)
+    no_leaves = bab.Leaves(unstable=0)
+    for sign, exact in ((1.0, bottom), (-1.0, -top)):  # min c.y, then min -c.y = -max c.y
+        s = bab.minimize(g, lo, hi, sign * c[None], atol=1e-7, branching="relu", leaves=no_leaves)
+        assert s.status is Status.OK
+        assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6
+        assert sign * float(c @ g.forward(s.witness[None])[0]) == pytest.approx(s.value)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_relu_splitting_stopped_early_is_sound(seed):
+    rng = np.random.default_rng(seed)
+    g = random_mlp(rng, activations=["relu"], n_in=4, softmax=False)
+    lo, hi = random_box(rng, g, width=2.0)
+    r = nnrange.bounds(
+        g, lo, hi, method="bab", branching="relu", max_pieces=6, atol=1e-9, inner=False
+    )
+    box = Box.from_bounds(lo, hi, g.input_shape)
+    vals = sampling.evaluate(g, sampling.candidate_points(box, 2000, 64, rng))[0]
+    assert np.all(vals >= r.lower - 1e-9) and np.all(vals <= r.upper + 1e-9)
+
+
+def test_relu_splitting_decides_properties_on_many_inputs():
+    # 80 inputs: "auto" splits ReLUs; the property's level just below / above the exact minimum
+    # (a MILP's proven optimum) is proved / violated
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(80), 80, (8, 6), 1)
+    lo, hi = -0.05 * np.ones(80), 0.05 * np.ones(80)
+    assert bab.choose_branching(g, "auto") == "relu"
+    exact = nnrange.bounds(g, lo, hi, method="milp", inner=False)
+    assert exact.exact[0]
+    w = np.ones((1, 1))
+    proved = bab.minimize(g, lo, hi, w, target=exact.lower[0] - 1e-3, time_limit=60)
+    assert proved.lower > exact.lower[0] - 1e-3
+    found = bab.minimize(g, lo, hi, w, target=exact.lower[0] + 1e-3, time_limit=60)
+    assert found.value <= exact.lower[0] + 1e-3
+    assert g.forward(found.witness[None])[0, 0] == pytest.approx(found.value)
+
+
+def test_auto_branching_splits_inputs_on_few_inputs_or_other_activations():
+    from test_milp import relu_net
+
+    assert bab.choose_branching(relu_net(np.random.default_rng(0), 3), "auto") == "rank"
+    assert bab.choose_branching(relu_net(np.random.default_rng(0), 3), "auto", "mixed") == "mixed"
+    wide_tanh = random_mlp(np.random.default_rng(1), activations=["tanh"], n_in=70)
+    assert bab.choose_branching(wide_tanh, "auto") == "rank"
+    with pytest.raises(nnrange.errors.EngineError, match="branching='relu'.*input-splitting"):
+        bab.choose_branching(wide_tanh, "relu")
+
+
+def test_relu_splitting_of_an_affine_network_is_one_lp():
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(81), 70, (), 1)  # Dense only
+    assert bab.choose_branching(g, "auto") == "rank"  # nothing to split but inputs
+    lo, hi = -np.ones(70), np.ones(70)
+    w = g.nodes["out"].weight[:, 0]
+    exact = g.nodes["out"].bias[0] - np.abs(w).sum()
+    s = bab.minimize(g, lo, hi, np.ones((1, 1)), branching="relu", atol=1e-9)
+    assert (
+        s.status is Status.OK
+        and s.lower == pytest.approx(exact)
+        and s.value == pytest.approx(exact)
+    )

@@ -1,11 +1,21 @@
-"""Branch and bound by input splitting (as in ReluVal, Neurify, nnenum): anytime exact minima.
+"""Branch and bound by input splitting (as in ReluVal, Neurify, nnenum) or ReLU splitting (as in
+BaBSR): anytime exact minima.
 
-``minimize`` bounds ``g(x) = max_i (R_i . y(x) - d_i)`` from below over a box: sub-boxes are kept
-in an open set ordered by their CROWN lower bound; the most promising are split in batches along
-the dimension with the largest ``|linear bound coefficient| x width`` (a gradient-times-width
-estimate of what the split gains) and bounded again, all children of a batch in one batched CROWN
-call. Every child also yields concrete candidates (its centre and the corner minimising each
-row's linear lower bound), so the attained value improves as the proven bound rises.
+``minimize`` bounds ``g(x) = max_i (R_i . y(x) - d_i)`` from below over a box: pieces are kept
+in an open set ordered by their CROWN lower bound; the most promising are split in batches and
+bounded again, all children of a batch in one batched CROWN call.
+
+- Input splitting (few inputs): a piece is a sub-box, halved along the dimension with the
+  largest ``|linear bound coefficient| x width`` (a gradient-times-width estimate of what the
+  split gains), or the one whose halves bound best (strong branching).
+- ReLU splitting (many inputs, ReLU networks): a piece is the box plus sign constraints on some
+  neurons, carried as their bounds (``z <= 0`` or ``z >= 0``, intersected into CROWN's
+  intermediate bounds, so the split neuron's relaxation becomes exact and the layers after it
+  re-bound); the neuron split is the unstable one whose relaxation costs the bound most. A
+  piece with every neuron decided is affine on its domain and an LP settles it exactly.
+
+Every child also yields concrete candidates (its centre and the corner minimising each row's
+linear lower bound), so the attained value improves as the proven bound rises.
 
 - Range mode (``target=None``): stop when ``value - lower <= atol + rtol |value|``. Output
   ranges are ``max y_j = -min(-y_j)``: ``run`` is the ``method="bab"`` engine.
@@ -18,6 +28,7 @@ or memory always leaves a sound result.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -28,7 +39,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..box import Box
-from ..graph import Graph, with_objective
+from ..errors import EngineError
+from ..graph import Graph, LeakyRelu, Relu, with_objective
 from ..parallel import one_blas_thread
 from ..relax import unstable_counts
 from ..result import BoundsResult, Status
@@ -48,22 +60,33 @@ class Search:
     seconds: float
 
 
-def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, prior=None):
-    """CROWN lower bounds of every row on each box, and a split ranking of the dimensions.
+def _bound(
+    obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, prior=None, relu=False
+):
+    """CROWN lower bounds of every row on each piece, and a split ranking of each piece.
 
-    The ranking adds two normalised parts: ``|linear coefficient| x width`` (what the
-    objective's dependence on a dimension costs) and the width relative to the root box (the
-    looseness of unstable neurons, which the coefficients do not show). Either alone stalls
-    on ACAS Xu property 1; together they prove it in a few hundred pieces.
+    Input splitting: the ranking of the dimensions adds two normalised parts,
+    ``|linear coefficient| x width`` (what the objective's dependence on a dimension costs) and
+    the width relative to the root box (the looseness of unstable neurons, which the
+    coefficients do not show). Either alone stalls on ACAS Xu property 1; together they prove
+    it in a few hundred pieces. ReLU splitting (``relu=True``): ``_split_choice`` instead.
     """
     state, _ = crown.compute_state(
         obj, lo.reshape(-1, *obj.input_shape), hi.reshape(-1, *obj.input_shape), prior=prior
     )
-    lower, _, linear = crown.output_bounds(state)
+    n, k = len(lo), obj.output_size
+    # only lower bounds are needed: bound -row from above, half an output_bounds call
+    record = {} if relu else None
+    minus = crown.plus_minus_rows(n, k)[:, k:]
+    up, a_x, _ = crown.backward_upper(state, obj.output, minus, record, entries=np.arange(k))
+    lower = np.maximum(-up, state.bounds[obj.output][0].reshape(n, k))
     best_row = lower.argmax(axis=1)
     lb = lower.max(axis=1)
-    n = len(lo)
-    a = linear.A_lower  # (B, k, d)
+    a = -a_x.reshape(n, k, -1)  # the rows' linear lower bounds
+    known = {t: state.bounds[t] for t in (prior or _relaxed_tensors(obj))}
+    corners = np.where(a > 0, lo[:, None], hi[:, None])  # minimiser of each row's lower line
+    if relu:
+        return lb, _split_choice(obj, state, record, best_row), corners, known
     width = hi - lo
     estimate = np.abs(a[np.arange(n), best_row]) * width
     relative = width / root_width
@@ -71,9 +94,53 @@ def _bound(obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, p
         np.maximum(relative.max(axis=1, keepdims=True), 1e-300)
     )
     rank[width <= 0] = -np.inf  # halving a fixed dimension changes nothing
-    corners = np.where(a > 0, lo[:, None], hi[:, None])  # minimiser of each row's lower line
-    known = {k: state.bounds[k] for k in (prior or _relaxed_tensors(obj))}
     return lb, rank, corners, known
+
+
+def _split_neurons(obj: Graph) -> list[tuple[str, str]]:
+    """``(activation, its input tensor)`` for ReLU splitting, in a fixed order; the flat
+    neuron numbering of ``_split_choice`` runs through them in turn."""
+    return [(node.name, node.inputs[0]) for node in obj if node.kind == "activation"]
+
+
+def relu_splittable(graph: Graph) -> bool:
+    """True when every nonlinear node is a ReLU or LeakyReLU fed by an affine node: the
+    networks ReLU splitting handles."""
+    return all(
+        node.kind == "linear"
+        or (
+            isinstance(node, (Relu, LeakyRelu))
+            and node.inputs[0] in graph.nodes
+            and graph.nodes[node.inputs[0]].kind == "linear"
+        )
+        for node in graph
+    )
+
+
+def _split_choice(obj: Graph, state, record: dict, best_row: np.ndarray) -> np.ndarray:
+    """ReLU splitting: per piece, the neuron to split next (flat index in the numbering of
+    ``_split_neurons``), -1 where no neuron is unstable; shape ``(B, 1)``.
+
+    The score of an unstable neuron with bounds [l, u] is what its relaxation can cost the best
+    row's bound: the coefficient's size on the neuron's output times the largest gap
+    ``-l u / (u - l)`` between the ReLU and its upper line (the intercept score of BaBSR),
+    plus a small multiple of the gap alone, so neurons the bound does not see yet are split
+    once the others are.
+    """
+    n = len(best_row)
+    parts = []
+    for act, src in _split_neurons(obj):
+        lo, hi = (v.reshape(n, -1) for v in state.bounds[src])
+        open_ = (lo < 0) & (hi > 0)
+        gap = np.where(open_, -lo * hi / np.where(open_, hi - lo, 1.0), 0.0)
+        a = record.get(act)
+        coef = 0.0 if a is None else np.abs(a[np.arange(n), best_row].reshape(n, -1))
+        parts.append(gap * (coef + 1e-6))
+    if not parts:  # an affine network: nothing to split, the LP settles it
+        return np.full((n, 1), -1.0)
+    scores = np.concatenate(parts, axis=1)
+    choice = scores.argmax(axis=1)
+    return np.where(scores[np.arange(n), choice] > 0, choice, -1)[:, None].astype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -91,6 +158,11 @@ class Leaves:
     output 0 in 2 to 18 s where the default times out at 60 s, but it doubles the time of
     searches that splitting closes in a few seconds, two ACAS Xu properties went undecided at
     30 s with it, and over the 50 exact ranges it closed the same number (36).
+
+    ``root``: the share of the time limit one exact solve of the whole box may take before any
+    splitting (0: none). ReLU splitting's default (``RELU_LEAVES``) gives it half: on networks
+    with many inputs and up to a hundred or so unstable neurons, LP-tightened bounds make the
+    one MILP decide in seconds what CROWN-bounded splitting leaves open (mnistfc 256x2).
     """
 
     unstable: int = 16
@@ -99,6 +171,7 @@ class Leaves:
     max_share: float = 0.5
     seconds: float = 1.0
     tighten: bool = True
+    root: float = 0.0
 
     def budget(self, elapsed: float, tried: int, proved: int) -> float:
         """Seconds of leaf solving allowed after ``elapsed`` seconds of search, given how many
@@ -108,8 +181,37 @@ class Leaves:
         return share * elapsed
 
 
-#: Ways to choose the split dimension (see ``minimize``).
-BRANCHING = ("rank", "strong", "mixed")
+#: The leaf policy of ReLU splitting unless one is given: the whole box solved first.
+RELU_LEAVES = Leaves(root=0.5)
+
+
+#: Ways to choose what to split (see ``minimize``).
+BRANCHING = ("auto", "rank", "strong", "mixed", "relu")
+
+#: "auto" splits inputs up to this many values, ReLUs beyond (where halving single input
+#: dimensions barely narrows anything).
+_INPUT_SPLIT_MAX = 64
+
+
+def choose_branching(graph: Graph, branching: str, inputs: str = "rank") -> str:
+    """Resolve ``branching`` for ``graph``: "auto" becomes "relu" on ReLU networks with more than
+    64 inputs and ``inputs`` (an input-splitting mode) otherwise; other names stand, after a
+    check that they apply."""
+    if branching not in BRANCHING:
+        raise ValueError(f"branching must be one of {', '.join(BRANCHING)}, not {branching!r}")
+    if branching == "auto":
+        many = graph.input_size > _INPUT_SPLIT_MAX
+        has_relu = any(node.kind == "activation" for node in graph)
+        return "relu" if many and has_relu and relu_splittable(graph) else inputs
+    if branching == "relu" and not relu_splittable(graph):
+        raise EngineError(
+            "branching='relu' splits ReLU/LeakyReLU neurons and needs a network whose only "
+            "nonlinear nodes are those, each fed by an affine node; "
+            f"{graph.name or 'this network'} has others: use an input-splitting mode "
+            "('rank', 'strong', 'mixed')"
+        )
+    return branching
+
 
 #: Dimensions (the best ranked) that strong branching tries per piece.
 _STRONG_CANDIDATES = 8
@@ -249,8 +351,8 @@ def minimize(
     max_pieces: int | None = None,
     batch: int | None = None,
     combine: bool = True,
-    branching: str = "rank",
-    leaves: Leaves = Leaves(),
+    branching: str = "auto",
+    leaves: Leaves | None = None,
     attack: dict | None = None,
     seed: int = 0,
     progress: Callable[[dict], None] | None = None,
@@ -265,22 +367,27 @@ def minimize(
     ``lower``, ``value``, ``open``, ``pieces``, ``seconds``; ``stop``, if given, before each batch:
     True ends the search as a time limit would.
 
-    ``branching`` picks each piece's split dimension: ``"rank"`` takes the ranking of ``_bound``
-    (one CROWN call per half); ``"strong"`` tries the best-ranked dimensions with a cheap bound
-    first (``_strong_dims``; inputs of at most 64 values); ``"mixed"`` alternates the two from
-    batch to batch. None wins everywhere: on ACAS Xu strong branching proves property 1 ten
-    times faster than rank branching, rank branching the small boxes of properties 5 and 9
-    several times faster, and strong branching alone can stall (its one-step gains keep
-    choosing splits that do not close the gap). ``verify`` runs rank and strong side by side;
-    mixed is the robust middle for output ranges.
+    ``branching`` picks what to split: ``"relu"`` splits neurons (``_split_choice``; ReLU and
+    LeakyReLU networks); the others split input dimensions: ``"rank"`` takes the ranking of
+    ``_bound`` (one CROWN call per half); ``"strong"`` tries the best-ranked dimensions with a
+    cheap bound first (``_strong_dims``; inputs of at most 64 values); ``"mixed"`` alternates
+    the two from batch to batch. ``"auto"`` (default) is "relu" on ReLU networks with more than
+    64 inputs, else "rank" (``choose_branching``). Among input splits none wins everywhere: on
+    ACAS Xu strong branching proves property 1 ten times faster than rank branching, rank
+    branching the small boxes of properties 5 and 9 several times faster, and strong branching
+    alone can stall (its one-step gains keep choosing splits that do not close the gap).
+    ``verify`` runs rank and strong side by side; mixed is the robust middle for output ranges.
 
-    ``leaves``: on piecewise-linear networks with at most 64 inputs, pieces that CROWN leaves
-    open with few unstable neurons are solved exactly (``milp.solve_minmax``: neuron bounds
-    tightened by LPs, the LP relaxation, often enough, else the MILP); see ``Leaves``.
+    ``leaves``: on piecewise-linear networks with at most 64 inputs, and with ReLU splitting,
+    pieces that CROWN leaves open with few unstable neurons are solved exactly
+    (``milp.solve_minmax``: neuron bounds tightened by LPs, the LP relaxation, often enough,
+    else the MILP); see ``Leaves``. Default ``Leaves()``, ``RELU_LEAVES`` with ReLU splitting.
     """
     t0 = time.perf_counter()
-    if branching not in BRANCHING:
-        raise ValueError(f"branching must be one of {', '.join(BRANCHING)}, not {branching!r}")
+    branching = choose_branching(graph, branching)
+    relu = branching == "relu"
+    if leaves is None:
+        leaves = RELU_LEAVES if relu else Leaves()
     weight = np.atleast_2d(np.asarray(weight, dtype=np.float64))
     bias = np.zeros(len(weight)) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if combine and len(weight) > 1:
@@ -316,7 +423,8 @@ def minimize(
     polished_at = -np.inf
     leaf_seconds, leaf_tried, leaf_proved = 0.0, 0, 0
     needed = {i for n in obj if n.kind != "linear" for i in n.inputs} - {obj.input_name}
-    use_leaves = leaves.unstable > 0 and can_polish and needed <= set(_relaxed_tensors(obj))
+    exact_leaves = (relu or can_polish) and needed <= set(_relaxed_tensors(obj))
+    use_leaves = leaves.unstable > 0 and exact_leaves
     polish_seconds = 0.0  # time in LPs from fresh samples (kept near a tenth of the run)
 
     def polish(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -333,9 +441,66 @@ def minimize(
     widest = max([obj.input_size] + [n.out_size for n in obj])
     batch_size = batch or int(np.clip(2**19 // widest, 16, 1024))
     root_width = np.where(hi > lo, hi - lo, 1.0)
-    lb, rank, corners, open_known = _bound(obj, lo, hi, root_width)
-    open_lo, open_hi, open_lb, open_rank = lo, hi, lb, rank
+    split_neurons = _split_neurons(obj)
+    offsets = np.cumsum([0] + [math.prod(obj.shapes[src]) for _, src in split_neurons])
+
+    def settle(p_lo, p_hi, p_lb, choice, known, inherited=None) -> None:
+        """ReLU splitting: pieces whose split constraints cross CROWN's bounds are empty
+        (bound +inf); pieces with no unstable neuron left are affine on their domain, which
+        an LP solves exactly (their bound becomes its optimum, the optimum a candidate)."""
+        nonlocal value, witness
+        if inherited is not None:
+            for t, (l_in, h_in) in inherited.items():
+                l_out, h_out = known[t]
+                tol = 1e-9 * (1 + np.abs(l_in) + np.abs(h_in))
+                crossed = (l_out < l_in - tol) | (h_out > h_in + tol)
+                p_lb[crossed.reshape(len(p_lb), -1).any(axis=1)] = np.inf
+        for i in np.flatnonzero((choice[:, 0] < 0) & np.isfinite(p_lb)):
+            pattern = {act: known[src][0][i] >= 0 for act, src in split_neurons}
+            region = regions.linear_region(obj, (p_lo[i] + p_hi[i]) / 2, pattern)
+            x = regions.region_minmax(region, p_lo[i], p_hi[i])
+            if x is None:  # the solver found the piece empty
+                p_lb[i] = np.inf
+                continue
+            x = np.clip(x, p_lo[i], p_hi[i])
+            exact = float((region.A @ x + region.b).max())
+            # the LP's optimality tolerance: never claim more than it proved
+            p_lb[i] = max(p_lb[i], exact - 1e-7 * (1 + abs(exact)))
+            v = float(_evaluate(obj, x[None])[0])
+            if v < value:
+                value, witness = v, x.copy()
+
+    lb, rank, corners, open_known = _bound(obj, lo, hi, root_width, relu=relu)
     floor = np.inf  # smallest lower bound among pruned pieces
+    if relu:
+        settle(lo, hi, lb, rank, open_known)
+        if rank[0, 0] < 0:  # nothing to split: the LP settled it
+            floor, lb = float(lb[0]), np.full(0, np.inf)
+            lo, hi, rank = lo[:0], hi[:0], rank[:0]
+            open_known = {k: (v[0][:0], v[1][:0]) for k, v in open_known.items()}
+    if leaves.root > 0 and exact_leaves and lb.size:
+        # one exact solve of the whole box first (see Leaves.root)
+        bounds = {k: (v[0][0].reshape(-1), v[1][0].reshape(-1)) for k, v in open_known.items()}
+        try:
+            res = milp.solve_minmax(
+                obj,
+                lo[0],
+                hi[0],
+                bounds,
+                enough=target,
+                time_limit=leaves.root * time_limit,
+                tighten=leaves.tighten,
+                start=witness,
+            )
+        except Exception as exc:  # noqa: BLE001 - the search goes on without it
+            warnings.warn(
+                f"the exact solve of the whole box failed ({exc!r})", RuntimeWarning, stacklevel=2
+            )
+        else:
+            lb[0] = max(lb[0], res.bound)
+            if res.value < value:
+                value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
+    open_lo, open_hi, open_lb, open_rank = lo, hi, lb, rank
     pieces = 1
     status = Status.OK
 
@@ -379,15 +544,29 @@ def minimize(
                 level,
                 root_width,
             )
-        else:
+        elif not relu:
             dims = open_rank[take].argmax(axis=1)
-        c_lo, c_hi = _halves(open_lo[take], open_hi[take], dims)
+        if relu:  # exhausted pieces were settled: every piece taken has a neuron to split
+            c_lo, c_hi = np.tile(open_lo[take], (2, 1)), np.tile(open_hi[take], (2, 1))
+        else:
+            c_lo, c_hi = _halves(open_lo[take], open_hi[take], dims)
         # a piece's neuron bounds hold on its halves: CROWN only re-bounds what they leave open
         inherited = {
             k: (np.concatenate([v[0][take]] * 2), np.concatenate([v[1][take]] * 2))
             for k, v in open_known.items()
         }
-        c_lb, c_rank, c_corners, c_known = _bound(obj, c_lo, c_hi, root_width, inherited)
+        if relu:  # first halves: the neuron inactive (z <= 0); second halves: active (z >= 0)
+            choice = open_rank[take, 0].astype(np.int64)
+            m = len(take)
+            for (_, src), first, end in zip(split_neurons, offsets[:-1], offsets[1:], strict=True):
+                rows = np.flatnonzero((choice >= first) & (choice < end))
+                cols = choice[rows] - first
+                low, high = (v.reshape(2 * m, -1) for v in inherited[src])
+                high[rows, cols] = np.minimum(high[rows, cols], 0.0)
+                low[m + rows, cols] = np.maximum(low[m + rows, cols], 0.0)
+        c_lb, c_rank, c_corners, c_known = _bound(obj, c_lo, c_hi, root_width, inherited, relu)
+        if relu:
+            settle(c_lo, c_hi, c_lb, c_rank, c_known, inherited)
         # a piece's bound also holds on its halves (CROWN's own bound is not monotone)
         c_lb = np.maximum(c_lb, np.tile(open_lb[take], 2))
         pieces += len(c_lb)
@@ -446,6 +625,8 @@ def minimize(
         # prune pieces that cannot hold anything below the best value (or the target)
         level = cut()
         drop = c_lb > level if target is not None else c_lb >= level
+        if relu:  # settled by an LP (or empty): exact already, nothing left to split
+            drop |= c_rank[:, 0] < 0
         if drop.any():
             floor = min(floor, float(c_lb[drop].min()))
         open_lo = np.concatenate([open_lo[keep], c_lo[~drop]])
@@ -500,8 +681,8 @@ def run(
     attack: dict | None = None,
     progress: Callable[[dict], None] | None = None,
     seed: int = 0,
-    branching: str = "mixed",
-    leaves: Leaves = Leaves(),
+    branching: str = "auto",
+    leaves: Leaves | None = None,
 ) -> BoundsResult:
     """Output ranges by branch and bound: for every box, output and direction, ``minimize``
     until the gap is within ``atol + rtol |value|`` or ``time_limit`` (seconds for the whole
@@ -510,6 +691,7 @@ def run(
     parallel processes (None: all cores); ``branching`` and ``leaves`` are ``minimize``'s.
     Stopped searches leave sound outer bounds and status "timeout"."""
     t0 = time.perf_counter()
+    branching = choose_branching(graph, branching, "mixed")
     n = graph.output_size
     outs = list(range(n)) if outputs is None else [int(j) for j in outputs]
     jobs = []
