@@ -225,9 +225,12 @@ def test_bounds_passes_the_leaf_policy_to_every_search(monkeypatch):
 
 # ---------------------------------------------------------------- ReLU splitting
 @pytest.mark.parametrize("seed", range(4))
-def test_relu_splitting_reaches_the_brute_force_optimum(seed):
+@pytest.mark.parametrize("leaves", [bab.Leaves(unstable=0), bab.Leaves(root=0.5, after=0.0)])
+def test_relu_splitting_reaches_the_brute_force_optimum(seed, leaves):
     """Splitting ReLUs alone (no exact leaves; pieces with every neuron decided are affine, an
-    LP settles them) closes the gap to the optimum over all activation patterns."""
+    LP settles them), or after an exact solve of the whole box whose LP-tightened neuron bounds
+    the pieces inherit, with exact leaves, closes the gap to the optimum over all activation
+    patterns and never claims more."""
     from test_milp import brute_force, relu_net
 
     rng = np.random.default_rng(70 + seed)
@@ -235,9 +238,8 @@ def test_relu_splitting_reaches_the_brute_force_optimum(seed):
     lo, hi = -np.ones(3), np.ones(3)
     c = np.array([1.0, -0.5])
     top, bottom = brute_force(g, lo, hi, c)
-    no_leaves = bab.Leaves(unstable=0)
     for sign, exact in ((1.0, bottom), (-1.0, -top)):  # min c.y, then min -c.y = -max c.y
-        s = bab.minimize(g, lo, hi, sign * c[None], atol=1e-7, branching="relu", leaves=no_leaves)
+        s = bab.minimize(g, lo, hi, sign * c[None], atol=1e-7, branching="relu", leaves=leaves)
         assert s.status is Status.OK
         assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6
         assert sign * float(c @ g.forward(s.witness[None])[0]) == pytest.approx(s.value)

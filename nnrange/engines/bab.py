@@ -471,14 +471,7 @@ def minimize(
                 value, witness = v, x.copy()
 
     lb, rank, corners, open_known = _bound(obj, lo, hi, root_width, relu=relu)
-    floor = np.inf  # smallest lower bound among pruned pieces
-    if relu:
-        settle(lo, hi, lb, rank, open_known)
-        if rank[0, 0] < 0:  # nothing to split: the LP settled it
-            floor, lb = float(lb[0]), np.full(0, np.inf)
-            lo, hi, rank = lo[:0], hi[:0], rank[:0]
-            open_known = {k: (v[0][:0], v[1][:0]) for k, v in open_known.items()}
-    if leaves.root > 0 and exact_leaves and lb.size:
+    if leaves.root > 0 and exact_leaves:
         # one exact solve of the whole box first (see Leaves.root)
         bounds = {k: (v[0][0].reshape(-1), v[1][0].reshape(-1)) for k, v in open_known.items()}
         try:
@@ -497,9 +490,26 @@ def minimize(
                 f"the exact solve of the whole box failed ({exc!r})", RuntimeWarning, stacklevel=2
             )
         else:
-            lb[0] = max(lb[0], res.bound)
             if res.value < value:
                 value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
+            # its LP-tightened neuron bounds hold on every piece: bound the box again with them
+            tight = {
+                k: (
+                    np.maximum(v[0], lt.reshape(v[0].shape)),
+                    np.minimum(v[1], ht.reshape(v[1].shape)),
+                )
+                for k, v in open_known.items()
+                for lt, ht in [(res.bounds or {}).get(k, v)]
+            }
+            lb2, rank, corners, open_known = _bound(obj, lo, hi, root_width, tight, relu)
+            lb = np.maximum(np.maximum(lb, lb2), res.bound)
+    floor = np.inf  # smallest lower bound among pruned pieces
+    if relu:
+        settle(lo, hi, lb, rank, open_known)
+        if rank[0, 0] < 0:  # nothing to split: the LP settled it
+            floor, lb = float(lb[0]), np.full(0, np.inf)
+            lo, hi, rank = lo[:0], hi[:0], rank[:0]
+            open_known = {k: (v[0][:0], v[1][:0]) for k, v in open_known.items()}
     open_lo, open_hi, open_lb, open_rank = lo, hi, lb, rank
     pieces = 1
     status = Status.OK

@@ -421,12 +421,15 @@ def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed) -> tuple[Outcome, 
 class RangeSolve(NamedTuple):
     """``bound``: proven bound of ``c . y`` in the requested sense over the box (the cutoff
     itself when nothing beats it); ``x``/``value``: the best input found and its forward value
-    ``c . f(x)``; ``status``: ``Status.OK`` or ``Status.TIMEOUT``."""
+    ``c . f(x)``; ``status``: ``Status.OK`` or ``Status.TIMEOUT``; ``bounds``: the encoding's
+    bounds of the tensors feeding nonlinear nodes (flat lower, upper; after LP tightening, padded
+    outward for rounding), where the solver reports them."""
 
     bound: float
     x: np.ndarray
     value: float
     status: Status
+    bounds: dict | None = None
 
 
 def solve_range(
@@ -543,10 +546,11 @@ def solve_minmax(
     lp = HighsSolver(enc.model, integer=False) if lp is None else lp
     left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
     relax = lp.solve(cost, 0.0, left)
+    known = {name: (t.lo, t.hi) for name, t in enc.tensors.items()}
     if relax.status == "optimal":
         bound = relax.bound - _slack(relax.bound)
         if enough is not None and bound > enough:
-            return RangeSolve(bound, best_x, best_v, Status.OK)
+            return RangeSolve(bound, best_x, best_v, Status.OK, known)
     cols = enc.assignment(x0)
     cols[t] = best_v  # the start must satisfy y_i <= t
     sv = _Solver(enc, "highs", GAP_REL, GAP_ABS, 1)
@@ -565,4 +569,4 @@ def solve_minmax(
         if v < best_v:
             best_x, best_v = x, v
     status = Status.OK if out.status in ("optimal", "cutoff") else Status.TIMEOUT
-    return RangeSolve(float(min(bound, best_v)), best_x, best_v, status)
+    return RangeSolve(float(min(bound, best_v)), best_x, best_v, status, known)
