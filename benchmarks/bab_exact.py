@@ -69,7 +69,7 @@ def main() -> None:
         ok = abs(lo - r["min"]) <= slack and abs(hi - r["max"]) <= slack
         agree_n += ok
         print(
-            f"{net[12:]:<18}{r['box_id']:<8}{j:>4} {lo:>12.6f} {r['min']:>12.6f} {hi:>12.6f} "
+            f"{net[13:]:<18}{r['box_id']:<8}{j:>4} {lo:>12.6f} {r['min']:>12.6f} {hi:>12.6f} "
             f"{r['max']:>12.6f}  {'yes' if ok else 'NO':<5}  {res.status.value:<7} {dt:>6.1f} "
             f"{r['seconds']:>6.1f}",
             flush=True,

@@ -462,10 +462,10 @@ def minimize(
             if x is None:  # the solver found the piece empty
                 p_lb[i] = np.inf
                 continue
+            exact = float((region.A @ x + region.b).max())  # at the LP's own optimum
+            # the LP's tolerances (1e-7): never claim more than it proved
+            p_lb[i] = max(p_lb[i], exact - 1e-6 * (1 + abs(exact)))
             x = np.clip(x, p_lo[i], p_hi[i])
-            exact = float((region.A @ x + region.b).max())
-            # the LP's optimality tolerance: never claim more than it proved
-            p_lb[i] = max(p_lb[i], exact - 1e-7 * (1 + abs(exact)))
             v = float(_evaluate(obj, x[None])[0])
             if v < value:
                 value, witness = v, x.copy()
