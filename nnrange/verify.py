@@ -146,17 +146,21 @@ def _modes(graph: Graph) -> tuple[str, ...]:
     return ("relu",) if bab.choose_branching(graph, "auto") == "relu" else ("rank", "strong")
 
 
-def _portfolio(graph: Graph, workers: int) -> dict[str, int]:
-    """Pieces per branching mode: the modes run side by side (each wins on different boxes),
-    the workers shared equally."""
+def _portfolio(graph: Graph, workers: int, n_pairs: int) -> dict[str, int]:
+    """Pieces per branching mode: input-splitting modes run side by side (each wins on
+    different boxes), the workers shared equally. ReLU splitting starts with an exact solve of
+    the whole box, which halving the box does not make much cheaper: the pairs themselves keep
+    the workers busy, and boxes are cut only when there are fewer pairs than workers."""
     modes = _modes(graph)
+    if modes == ("relu",):
+        return {"relu": max(1, workers // max(n_pairs, 1))}
     return {mode: max(1, workers // len(modes)) for mode in modes}
 
 
 def _parallel_round(graph, prop, pairs, open_pairs, workers, left, seed, t0, pieces, progress):
     """The long round on a pool of processes: every open pair's box, once per branching mode,
     cut into pieces; a pair holds as soon as one mode proves all its pieces."""
-    modes = _portfolio(graph, workers)
+    modes = _portfolio(graph, workers, len(open_pairs))
     jobs = []
     for idx in open_pairs:
         lo, hi, w, b = pairs[idx]

@@ -301,3 +301,15 @@ def test_relu_splitting_of_an_affine_network_is_one_lp():
         and s.lower == pytest.approx(exact)
         and s.value == pytest.approx(exact)
     )
+
+
+def test_verify_shares_workers_among_pairs_with_relu_splitting():
+    from test_milp import relu_net
+
+    from nnrange.verify import _portfolio
+
+    wide = relu_net(np.random.default_rng(0), 80, (4,), 2)
+    assert _portfolio(wide, 2, 9) == {"relu": 1}  # the pairs keep both workers busy
+    assert _portfolio(wide, 4, 2) == {"relu": 2}  # fewer pairs than workers: cut the boxes
+    small = relu_net(np.random.default_rng(0), 3, (4,), 2)
+    assert _portfolio(small, 4, 9) == {"rank": 2, "strong": 2}
