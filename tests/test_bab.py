@@ -313,3 +313,18 @@ def test_verify_shares_workers_among_pairs_with_relu_splitting():
     assert _portfolio(wide, 4, 2) == {"relu": 2}  # fewer pairs than workers: cut the boxes
     small = relu_net(np.random.default_rng(0), 3, (4,), 2)
     assert _portfolio(small, 4, 9) == {"rank": 2, "strong": 2}
+
+
+def test_a_failing_whole_box_solve_warns_and_relu_splitting_goes_on(monkeypatch):
+    from test_milp import brute_force, relu_net
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(bab.milp, "solve_minmax", broken)
+    g = relu_net(np.random.default_rng(71), 3, (6, 5), 1)
+    lo, hi = -np.ones(3), np.ones(3)
+    _, exact = brute_force(g, lo, hi, np.ones(1))
+    with pytest.warns(RuntimeWarning, match="leaf solves stopped.*solver crashed"):
+        s = bab.minimize(g, lo, hi, np.ones((1, 1)), atol=1e-7, branching="relu")
+    assert s.status is Status.OK and s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6

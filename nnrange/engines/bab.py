@@ -327,6 +327,31 @@ def _leaf_candidates(obj: Graph, c_lb, c_known, cut: float, max_unstable: int) -
     return cand[np.argsort(c_lb[cand], kind="stable")]
 
 
+def _solve_piece(obj: Graph, lo, hi, known: dict, i: int, enough, seconds, leaves, start):
+    """``milp.solve_minmax`` on piece ``i`` (box ``lo``, ``hi``; neuron bounds ``known``, arrays
+    with a piece axis); None, after a warning, when the solver fails: exact solves only speed
+    the search up, splitting goes on without them."""
+    bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in known.items()}
+    try:
+        return milp.solve_minmax(
+            obj,
+            lo,
+            hi,
+            bounds,
+            enough=enough,
+            time_limit=seconds,
+            tighten=leaves.tighten,
+            start=start,
+        )
+    except Exception as exc:  # noqa: BLE001 - see above
+        warnings.warn(
+            f"exact leaf solves stopped ({exc!r}); the search goes on by splitting",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
 def _best_of_children(pts: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
     """Each child's best point: ``pts`` holds the n children's centres, then each child's
     corners in turn (``vals``: g there)."""
@@ -470,39 +495,26 @@ def minimize(
             if v < value:
                 value, witness = v, x.copy()
 
-    lb, rank, corners, open_known = _bound(obj, lo, hi, root_width, relu=relu)
-    if leaves.root > 0 and exact_leaves:
-        # one exact solve of the whole box first (see Leaves.root)
-        bounds = {k: (v[0][0].reshape(-1), v[1][0].reshape(-1)) for k, v in open_known.items()}
-        try:
-            res = milp.solve_minmax(
-                obj,
-                lo[0],
-                hi[0],
-                bounds,
-                enough=target,
-                time_limit=leaves.root * time_limit,
-                tighten=leaves.tighten,
-                start=witness,
-            )
-        except Exception as exc:  # noqa: BLE001 - the search goes on without it
-            warnings.warn(
-                f"the exact solve of the whole box failed ({exc!r})", RuntimeWarning, stacklevel=2
-            )
-        else:
-            if res.value < value:
-                value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
-            # its LP-tightened neuron bounds hold on every piece: bound the box again with them
-            tight = {
-                k: (
-                    np.maximum(v[0], lt.reshape(v[0].shape)),
-                    np.minimum(v[1], ht.reshape(v[1].shape)),
+    lb, rank, _, open_known = _bound(obj, lo, hi, root_width, relu=relu)
+    res = None
+    if leaves.root > 0 and exact_leaves:  # one exact solve of the whole box first
+        seconds = leaves.root * time_limit
+        res = _solve_piece(obj, lo[0], hi[0], open_known, 0, target, seconds, leaves, witness)
+        use_leaves = use_leaves and res is not None
+    if res is not None:
+        if res.value < value:
+            value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
+        # its LP-tightened neuron bounds hold on every piece: bound the box again with them
+        tight = dict(open_known)
+        for k, (lt, ht) in (res.bounds or {}).items():
+            if k in tight:
+                l0, h0 = tight[k]
+                tight[k] = (
+                    np.maximum(l0, lt.reshape(l0.shape)),
+                    np.minimum(h0, ht.reshape(h0.shape)),
                 )
-                for k, v in open_known.items()
-                for lt, ht in [(res.bounds or {}).get(k, v)]
-            }
-            lb2, rank, corners, open_known = _bound(obj, lo, hi, root_width, tight, relu)
-            lb = np.maximum(np.maximum(lb, lb2), res.bound)
+        lb2, rank, _, open_known = _bound(obj, lo, hi, root_width, tight, relu)
+        lb = np.maximum(np.maximum(lb, lb2), res.bound)
     floor = np.inf  # smallest lower bound among pruned pieces
     if relu:
         settle(lo, hi, lb, rank, open_known)
@@ -604,24 +616,10 @@ def minimize(
             for i in cand:
                 if time.perf_counter() - t_leaf > budget:
                     break
-                bounds = {k: (v[0][i].reshape(-1), v[1][i].reshape(-1)) for k, v in c_known.items()}
-                try:
-                    res = milp.solve_minmax(
-                        obj,
-                        c_lo[i],
-                        c_hi[i],
-                        bounds,
-                        enough=cut(),
-                        time_limit=leaves.seconds,
-                        tighten=leaves.tighten,
-                        start=starts[i],
-                    )
-                except Exception as exc:  # noqa: BLE001 - leaves only speed the search up
-                    warnings.warn(
-                        f"exact leaf solves stopped ({exc!r}); the search goes on by splitting",
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
+                res = _solve_piece(
+                    obj, c_lo[i], c_hi[i], c_known, i, cut(), leaves.seconds, leaves, starts[i]
+                )
+                if res is None:
                     use_leaves = False
                     break
                 c_lb[i] = max(c_lb[i], res.bound)

@@ -546,7 +546,7 @@ def solve_minmax(
     lp = HighsSolver(enc.model, integer=False) if lp is None else lp
     left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
     relax = lp.solve(cost, 0.0, left)
-    known = {name: (t.lo, t.hi) for name, t in enc.tensors.items()}
+    known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
     if relax.status == "optimal":
         bound = relax.bound - _slack(relax.bound)
         if enough is not None and bound > enough:
