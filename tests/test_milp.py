@@ -429,6 +429,35 @@ def test_split_box_matches_brute_force(seed):
     assert r.info["witness_mismatch"] == []
 
 
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("early", [True, False])
+def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
+    """Split boxes with few unstable neurons solve leaves from the start, wider ones keep the
+    default policy; both reach the brute-force range."""
+    from nnrange.engines import bab
+
+    if not early:
+        monkeypatch.setattr(milp, "EARLY_LEAVES_UNSTABLE", 0)
+    seen = []
+    real = bab.minimize
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("leaves"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bab, "minimize", spy)
+    rng = np.random.default_rng(74 + seed)
+    graph = relu_net(rng, 2, (7, 6), 1)
+    lo, hi = _box(rng, graph, 2.0)
+    r = milp.run(graph, Box.from_bounds(lo, hi, graph.input_shape), split=True)
+    expected = bab.Leaves(**milp.EARLY_LEAVES) if early else None
+    assert seen and all(p == expected for p in seen)
+    top, bottom = brute_force(graph, lo, hi, np.ones(1))
+    assert r.status == Status.OK
+    assert top - TOL <= r.upper[0] <= top + milp.SPLIT_ATOL + TOL
+    assert bottom - milp.SPLIT_ATOL - TOL <= r.lower[0] <= bottom + TOL
+
+
 def test_boxes_with_many_unstable_neurons_are_split(monkeypatch):
     rng = np.random.default_rng(72)
     graph = relu_net(rng, 2, (6, 5), 2)

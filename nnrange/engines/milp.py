@@ -40,6 +40,13 @@ WITNESS_TOL = 1e-6
 #: property 1 box (242 binaries) one MILP finds no feasible point in 300 s, while pieces with
 #: at most a few dozen each solve in tens of milliseconds.
 SPLIT_BINARIES = 64
+#: Split boxes with at most this many unstable neurons solve pieces with up to 60 unstable
+#: neurons as MILPs from the start, as long as that takes (the reference's own recipe): on ACAS
+#: Xu property 3 boxes (~115 unstable) that closed every range of 2_1 in 287 s and of 3_3 in
+#: 54 s, where the default leaf policy (late, small leaves) left six and one directions open
+#: at 120 s (931 s, 124 s). On wider boxes (property 1, ~250) early leaves slow the splitting.
+EARLY_LEAVES_UNSTABLE = 128
+EARLY_LEAVES = {"unstable": 60, "after": 0.0, "share": 1.0, "max_share": 1.0}
 #: Absolute gap to which a split box's searches close (the exact reference's MIP gap).
 SPLIT_ATOL = 1e-6
 #: Budget of the sampling + gradient search that provides MIP starts (inner bounds).
@@ -275,7 +282,9 @@ def run(
                     left = deadline - time.perf_counter()
                     limit = left if limit is None else min(limit, left)
                 if enc is None:
-                    out, x, pieces = _split_minimize(g, lo_b, hi_b, row, limit, gap_rel, seed)
+                    out, x, pieces = _split_minimize(
+                        g, lo_b, hi_b, row, limit, gap_rel, seed, n_unstable
+                    )
                     stats["pieces"] += pieces
                 else:
                     cost, offset = enc.objective(row)
@@ -395,12 +404,15 @@ def _split_box(graph: Graph, n_unstable: int, split: bool | None, relaxed: bool)
     return bool(split)
 
 
-def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed) -> tuple[Outcome, np.ndarray, int]:
+def _split_minimize(
+    graph, lo, hi, row, limit, gap_rel, seed, n_unstable
+) -> tuple[Outcome, np.ndarray, int]:
     """Minimise ``row . y`` over the box by input splitting (``bab.minimize``: pieces bounded
     by CROWN, split where the bound is loosest, those with few unstable neurons left solved by
     LP-tightened MILPs) to the gap ``SPLIT_ATOL``; returns the outcome, the best input and the
     number of pieces. Solving every small piece by MILP at once (leaves from the start, up to
-    40 binaries) was slower on ACAS Xu property 1 at every gap tried."""
+    40 binaries) was slower on ACAS Xu property 1 at every gap tried, so boxes that wide keep
+    the default leaf policy (``EARLY_LEAVES_UNSTABLE``)."""
     from . import bab  # bab uses this module's leaf solves
 
     s = bab.minimize(
@@ -412,6 +424,7 @@ def _split_minimize(graph, lo, hi, row, limit, gap_rel, seed) -> tuple[Outcome, 
         rtol=gap_rel,
         time_limit=np.inf if limit is None else limit,
         seed=seed,
+        leaves=bab.Leaves(**EARLY_LEAVES) if n_unstable <= EARLY_LEAVES_UNSTABLE else None,
     )
     status = "optimal" if s.status is Status.OK else "timeout"
     out = Outcome(status, s.lower, s.value, None, s.seconds, "split")
