@@ -450,7 +450,7 @@ def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
     graph = relu_net(rng, 2, (7, 6), 1)
     lo, hi = _box(rng, graph, 2.0)
     r = milp.run(graph, Box.from_bounds(lo, hi, graph.input_shape), split=True)
-    expected = bab.Leaves(**milp.EARLY_LEAVES) if early else None
+    expected = bab.EARLY_LEAVES if early else None
     assert seen and all(p == expected for p in seen)
     top, bottom = brute_force(graph, lo, hi, np.ones(1))
     assert r.status == Status.OK

@@ -184,6 +184,10 @@ class Leaves:
 #: The leaf policy of ReLU splitting unless one is given: the whole box solved first.
 RELU_LEAVES = Leaves(root=0.5)
 
+#: Exact solves from the start on pieces with up to 60 unstable neurons, for as long as they
+#: need (the exact reference's recipe); ``milp`` uses it on split boxes of moderate width.
+EARLY_LEAVES = Leaves(unstable=60, after=0.0, share=1.0, max_share=1.0)
+
 
 #: Ways to choose what to split (see ``minimize``).
 BRANCHING = ("auto", "rank", "strong", "mixed", "relu")
