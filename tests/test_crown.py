@@ -253,8 +253,9 @@ def test_forward_mode_is_exact_on_an_affine_network():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_entries_start_equals_dense_identity_start(seed):
-    # bounding selected entries from the rows of the map (``entries``) must give what a dense
-    # identity coefficient gives, on every tensor (linear or not) of the graph
+    # bounding selected entries from the rows of the map (``entries`` with signed unit rows)
+    # must give what a dense identity coefficient gives, on every tensor (linear or not) of
+    # the graph
     rng = np.random.default_rng(seed)
     g = random_mlp(rng) if seed % 2 else random_cnn(rng)
     lo, hi = random_box(rng, g, 1.0)
@@ -266,9 +267,13 @@ def test_entries_start_equals_dense_identity_start(seed):
         dense[0, np.arange(rows.size), rows] = 1.0
         dense[0, rows.size + np.arange(rows.size), rows] = -1.0
         want = crown.backward_upper(state, target, dense.reshape(1, -1, *g.shapes[target]))
-        got = crown.backward_upper(state, target, crown.plus_minus_rows(1, rows.size), entries=rows)
+        got = crown.backward_upper(state, target, crown.PLUS_MINUS, entries=rows)
         for w, v in zip(want, got, strict=True):
             np.testing.assert_allclose(v, w, rtol=1e-12, atol=1e-12)
+        # the lower bounds alone: the second half of the same rows
+        minus = crown.backward_upper(state, target, crown.MINUS, entries=rows)
+        for w, v in zip(want, minus, strict=True):
+            np.testing.assert_allclose(v, w[:, rows.size :], rtol=1e-12, atol=1e-12)
 
 
 def test_dense_sparse_backward_reuses_slices_only_for_read_only_indices(rng):

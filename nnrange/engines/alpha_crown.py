@@ -68,7 +68,7 @@ def optimize(
     ``crown.backward_upper``). Returns the best upper bound per row ``(B, K)`` and the linear bound
     that gives it: coefficients ``(B, K, *input_shape)`` and constants ``(B, K)``."""
     g = state.graph
-    b, k = c.shape[:2]
+    b, k = crown.row_count(state, c, entries)
     # which nodes have slopes to optimise, and where
     params: dict[str, tuple[np.ndarray, np.ndarray, float, float]] = {}
     base = dict(state.relax)
@@ -146,8 +146,9 @@ def run(
     t0 = time.perf_counter()
 
     def refine(state, target, rows):
-        c = crown.plus_minus_rows(state.n_boxes, rows.size)
-        best, _, _ = optimize(state, target, c, iterations, lr, decay, patience, entries=rows)
+        best, _, _ = optimize(
+            state, target, crown.PLUS_MINUS, iterations, lr, decay, patience, entries=rows
+        )
         return -best[:, rows.size :], best[:, : rows.size]
 
     state, layers = crown.compute_state(
@@ -165,7 +166,7 @@ def run(
     best, a_x, bias = optimize(
         state,
         graph.output,
-        crown.plus_minus_rows(b, n),
+        crown.PLUS_MINUS,
         iterations,
         lr,
         decay,

@@ -77,8 +77,7 @@ def _bound(
     n, k = len(lo), obj.output_size
     # only lower bounds are needed: bound -row from above, half an output_bounds call
     record = {} if relu else None
-    minus = crown.plus_minus_rows(n, k)[:, k:]
-    up, a_x, _ = crown.backward_upper(state, obj.output, minus, record, entries=np.arange(k))
+    up, a_x, _ = crown.backward_upper(state, obj.output, crown.MINUS, record, entries=np.arange(k))
     lower = np.maximum(-up, state.bounds[obj.output][0].reshape(n, k))
     best_row = lower.argmax(axis=1)
     lb = lower.max(axis=1)

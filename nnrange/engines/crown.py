@@ -116,22 +116,36 @@ def backward_upper(
     With ``entries`` (flat indices into ``t``), ``c`` has shape ``(B, K, len(entries))`` and
     holds the coefficients of those entries only, zero elsewhere: bounding a few neurons of a
     wide layer then starts from the selected rows of its map, not from a product with an
-    identity. Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where
+    identity. ``c`` may then also be a tuple of signs (``PLUS_MINUS``, ``MINUS``): the rows
+    ``s * e_i`` for each sign s and entry i, whose first step is the signed rows of the map.
+    Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where
     ``A x + bias`` is the linear upper bound. With ``record`` (a dict), the coefficient on each
     relaxed node's output is stored under the node's name (alpha-CROWN's gradient needs them).
     """
     g = state.graph
-    b, k = c.shape[:2]
-    coef: dict[str, np.ndarray] = {target: c}
+    b, k = row_count(state, c, entries)
+    coef: dict[str, np.ndarray] = {}
     sparse: dict[str, np.ndarray] = {}  # tensor -> alive indices its coefficient is kept on
-    if entries is not None:
-        if target in g.nodes and g.nodes[target].kind == "linear":
-            sparse[target] = entries
-        else:
-            full = np.zeros((b, k, math.prod(g.shapes[target])))
-            full[..., entries] = c
-            coef[target] = full.reshape(b, k, *g.shapes[target])
     bias = np.zeros((b, k))
+    node = g.nodes.get(target)
+    if entries is None:
+        coef[target] = c
+    elif node is not None and node.kind == "linear" and isinstance(c, tuple):
+        # signed unit rows: their first step is the signed rows of the map, no product
+        grads, extra = node.backward_rows(entries)
+        bias += np.concatenate([extra if s == 1 else s * extra for s in c])
+        for name, grad in zip(node.inputs, grads, strict=True):
+            grad = np.concatenate([grad if s == 1 else s * grad for s in c])[None]
+            coef[name] = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
+    elif node is not None and node.kind == "linear":
+        coef[target] = c
+        sparse[target] = entries
+    else:
+        if isinstance(c, tuple):
+            c = unit_rows(b, c, entries.size)
+        full = np.zeros((b, k, math.prod(g.shapes[target])))
+        full[..., entries] = c
+        coef[target] = full.reshape(b, k, *g.shapes[target])
     for node in state.nodes_before(target):
         a = coef.pop(node.name, None)
         if a is None:
@@ -194,17 +208,29 @@ def backward_upper(
     return upper, a_x, bias
 
 
-def plus_minus_rows(n_boxes: int, m: int) -> np.ndarray:
-    """Coefficients ``[I; -I]`` of shape ``(B, 2m, m)`` (read-only): with ``entries`` of length
-    m, the upper bounds of m entries and of their negations (their lower bounds) in one pass."""
-    rows = _plus_minus(m)
-    return rows[None] if n_boxes == 1 else np.broadcast_to(rows, (n_boxes, 2 * m, m))
+#: Signs of ``backward_upper``'s unit rows: upper bounds of the entries, then of their
+#: negations (their lower bounds), in one pass; or the lower bounds only.
+PLUS_MINUS = (1.0, -1.0)
+MINUS = (-1.0,)
+
+
+def row_count(state: State, c, entries: np.ndarray | None) -> tuple[int, int]:
+    """``(B, K)``: boxes and rows of a ``backward_upper`` coefficient (array or signs)."""
+    if isinstance(c, tuple):
+        return state.n_boxes, len(c) * entries.size
+    return c.shape[0], c.shape[1]
+
+
+def unit_rows(n_boxes: int, signs: tuple[float, ...], m: int) -> np.ndarray:
+    """Coefficients ``[s_1 I; s_2 I; ...]`` of shape ``(B, len(signs) m, m)`` (read-only)."""
+    rows = _unit_rows(signs, m)
+    return rows[None] if n_boxes == 1 else np.broadcast_to(rows, (n_boxes, *rows.shape))
 
 
 @functools.lru_cache(maxsize=64)
-def _plus_minus(m: int) -> np.ndarray:
+def _unit_rows(signs: tuple[float, ...], m: int) -> np.ndarray:
     eye = np.eye(m)
-    rows = np.concatenate([eye, -eye])
+    rows = np.concatenate([s * eye for s in signs])
     rows.flags.writeable = False
     return rows
 
@@ -219,7 +245,7 @@ def bound_rows(state: State, target: str, rows: np.ndarray):
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
         m = stop_ - start
-        up, _, _ = backward_upper(state, target, plus_minus_rows(b, m), entries=rows[start:stop_])
+        up, _, _ = backward_upper(state, target, PLUS_MINUS, entries=rows[start:stop_])
         upper[:, start:stop_] = up[:, :m]
         lower[:, start:stop_] = -up[:, m:]
     return lower, upper
@@ -256,13 +282,8 @@ def _relax_node(state: State, node: Node) -> None:
 
 def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
     """Flat mask of neurons (any box) whose consumers' relaxations are not exact."""
-    mask = np.zeros(lo.shape[1:], dtype=bool)
-    for consumer in node_consumers:
-        if consumer.kind == "activation":
-            mask |= unstable(consumer, lo, hi).any(axis=0)
-        else:
-            mask |= (hi > lo).any(axis=0)
-    return mask.reshape(-1)
+    masks = [unstable(c, lo, hi) if c.kind == "activation" else hi > lo for c in node_consumers]
+    return np.logical_or.reduce(masks).any(axis=0).reshape(-1)
 
 
 def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=None) -> None:
@@ -489,9 +510,7 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         m = stop - start
-        up, a_x, bias = backward_upper(
-            state, g.output, plus_minus_rows(b, m), entries=np.arange(start, stop)
-        )
+        up, a_x, bias = backward_upper(state, g.output, PLUS_MINUS, entries=np.arange(start, stop))
         a_x = a_x.reshape(b, 2 * m, -1)
         upper[:, start:stop], lower[:, start:stop] = up[:, :m], -up[:, m:]
         a_up[:, start:stop], b_up[:, start:stop] = a_x[:, :m], bias[:, :m]

@@ -107,6 +107,12 @@ class LinearNode(Node):
         full = full.reshape(a.shape[0], *self.out_shape)
         return self.backward(full), self.bias_term(full)
 
+    def backward_rows(self, idx: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+        """``backward_sparse`` of the unit rows of the flat output entries ``idx``: the rows of
+        the map, ``(len(idx), *in_shape_i)`` per input, and the bias entries ``(len(idx),)``.
+        Nodes that hold their map's rows (Dense) override this."""
+        return self.backward_sparse(np.eye(idx.size), idx)
+
     def bias_term(self, a: np.ndarray) -> np.ndarray:
         """``<a_m, bias>`` for each row m of ``a`` (shape ``(M, *out_shape)``) -> ``(M,)``."""
         if self.bias is None:

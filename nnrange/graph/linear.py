@@ -88,9 +88,7 @@ class Dense(LinearNode):
     def backward(self, a):
         return [self._matmul(a, self.weight_t)]
 
-    def backward_sparse(self, a, idx):
-        if self.out_size != self.weight.shape[1]:  # several rows of features: no shortcut
-            return super().backward_sparse(a, idx)
+    def _slices(self, idx):
         # a read-only index array (CROWN's alive neurons) comes back for every pass over one
         # state: slice the weights once for it
         cached = self.__dict__.get("_rows")
@@ -99,8 +97,19 @@ class Dense(LinearNode):
             cached = (idx, self.weight_t[idx], bias)
             if not idx.flags.writeable:
                 self._rows = cached
-        grad = (a @ cached[1]).reshape(a.shape[0], *self.in_shapes[0])
-        return [grad], a @ cached[2]
+        return cached[1], cached[2]
+
+    def backward_sparse(self, a, idx):
+        if self.out_size != self.weight.shape[1]:  # several rows of features: no shortcut
+            return super().backward_sparse(a, idx)
+        rows, bias = self._slices(idx)
+        return [(a @ rows).reshape(a.shape[0], *self.in_shapes[0])], a @ bias
+
+    def backward_rows(self, idx):
+        if self.out_size != self.weight.shape[1]:
+            return super().backward_rows(idx)
+        rows, bias = self._slices(idx)
+        return [rows.reshape(idx.size, *self.in_shapes[0])], bias
 
     def params(self):
         return self.weight.size + (0 if self.bias is None else self.bias.size)

@@ -55,13 +55,13 @@ def relu(l, u, lower_slope=None) -> Relaxation:
     l, u = np.asarray(l, dtype=np.float64), np.asarray(u, dtype=np.float64)
     u_pos, l_neg = np.maximum(u, 0.0), np.minimum(l, 0.0)
     width = u_pos - l_neg
-    upper_s = u_pos / np.where(width > 0, width, 1.0)
+    upper_s = np.divide(u_pos, width, out=np.zeros(width.shape), where=width > 0)
     upper_b = -upper_s * l_neg
     if lower_slope is None:
         lower_s = ((u > -l) & (u > 0)).astype(np.float64)
     else:
         lower_s = np.where((l < 0) & (u > 0), np.clip(lower_slope, 0.0, 1.0), u > 0)
-    return lower_s, np.zeros_like(upper_b), upper_s, upper_b
+    return lower_s, np.zeros(upper_b.shape), upper_s, upper_b
 
 
 def leaky_relu(l, u, alpha, lower_slope=None) -> Relaxation:
