@@ -89,6 +89,7 @@ class State:
     consumers: dict[str, list[Node]] = field(default_factory=dict)
     #: activations whose lower line has a nonzero intercept somewhere (never ReLU's)
     lower_offset: set[str] = field(default_factory=set)
+    lines: dict[str, tuple] = field(default_factory=dict)  # ``_lines`` cache
 
     def __post_init__(self):
         b = self.lo.shape[0]
@@ -171,15 +172,14 @@ def backward_upper(
         if node.kind == "activation":
             # upper line where a >= 0, lower line elsewhere; written with max(a, 0) because
             # np.where over these broadcast shapes is several times slower
-            ls, lb, us, ub = rel
+            ls, gap, up_col, lo_col = _lines(state, node.name, rel)
             pos = np.maximum(a, 0.0)
+            bias += (pos.reshape(b, k, -1) @ up_col)[..., 0]
+            if lo_col is not None:
+                bias += (a.reshape(b, k, -1) @ lo_col)[..., 0]
+            pos *= gap
             grad = a * ls
-            grad += pos * (us - ls)
-            if node.name in state.lower_offset:
-                bias += (pos.reshape(b, k, -1) @ (ub - lb).reshape(b, -1, 1))[..., 0]
-                bias += (a.reshape(b, k, -1) @ lb.reshape(b, -1, 1))[..., 0]
-            else:
-                bias += (pos.reshape(b, k, -1) @ ub.reshape(b, -1, 1))[..., 0]
+            grad += pos
         elif isinstance(node, MaxPool):
             grad, extra = maxpool_backward(node, rel, a)
             bias += extra
@@ -206,6 +206,24 @@ def backward_upper(
     flat = a_x.reshape(b, k, -1)
     upper = bias + (flat @ state.center)[..., 0] + (np.abs(flat) @ state.radius)[..., 0]
     return upper, a_x, bias
+
+
+def _lines(state: State, name: str, rel):
+    """An activation's relaxation ``(ls, lb, us, ub)`` as back-substitution uses it: the lower
+    slope, the slope gap ``us - ls``, and intercept columns ``(B, n, 1)``: ``ub - lb`` and
+    ``lb`` (None when the lower line passes through the origin). Cached per relaxation tuple
+    (alpha-CROWN swaps in new tuples as it moves slopes)."""
+    cached = state.lines.get(name)
+    if cached is not None and cached[0] is rel:
+        return cached[1]
+    ls, lb, us, ub = rel
+    b = state.n_boxes
+    if name in state.lower_offset:
+        lines = (ls, us - ls, (ub - lb).reshape(b, -1, 1), lb.reshape(b, -1, 1))
+    else:
+        lines = (ls, us - ls, ub.reshape(b, -1, 1), None)
+    state.lines[name] = (rel, lines)
+    return lines
 
 
 #: Signs of ``backward_upper``'s unit rows: upper bounds of the entries, then of their
