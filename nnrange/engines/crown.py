@@ -65,12 +65,23 @@ class LayerBounds:
     shape: tuple[int, ...]
     lower: np.ndarray
     upper: np.ndarray
-    unstable: np.ndarray  # per box: neurons whose relaxation is not exact
+    consumers: tuple[Node, ...] = ()  # the nonlinear nodes it feeds
+
+    @property
+    def unstable(self) -> np.ndarray:
+        """Per box: how many neurons the consumers' relaxations leave inexact (counted when
+        asked, not on every CROWN call)."""
+        n = self.lower.shape[0]
+        count = np.zeros(n, dtype=int)
+        for c in self.consumers:
+            if c.kind == "activation":
+                count += unstable(c, self.lower, self.upper).reshape(n, -1).sum(axis=1)
+        return count
 
     def select(self, i: int) -> LayerBounds:
         sl = slice(i, i + 1)
         return LayerBounds(
-            self.name, self.op, self.shape, self.lower[sl], self.upper[sl], self.unstable[sl]
+            self.name, self.op, self.shape, self.lower[sl], self.upper[sl], self.consumers
         )
 
 
@@ -259,6 +270,9 @@ def bound_rows(state: State, target: str, rows: np.ndarray):
     b = state.n_boxes
     n = rows.size
     chunk = max(1, _MAX_VALUES // (2 * b * _walk(state.graph).widest))
+    if n <= chunk:
+        up, _, _ = backward_upper(state, target, PLUS_MINUS, entries=rows)
+        return -up[:, n:], up[:, :n]
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
@@ -500,12 +514,15 @@ def compute_state(
                         if rows.size:
                             _tighten(state, src, rows, replace=False, bounder=refine)
             lo_s, hi_s = state.bounds[src]
-            n_unstable = np.zeros(lo_s.shape[0], dtype=int)
-            for c in walk.consumers[src]:
-                if c.kind == "activation":
-                    n_unstable += unstable(c, lo_s, hi_s).reshape(lo_s.shape[0], -1).sum(axis=1)
             layers.append(
-                LayerBounds(producer.source, producer.op, graph.shapes[src], lo_s, hi_s, n_unstable)
+                LayerBounds(
+                    producer.source,
+                    producer.op,
+                    graph.shapes[src],
+                    lo_s,
+                    hi_s,
+                    tuple(walk.consumers[src]),
+                )
             )
         _relax_node(state, node)
         if fwd is not None:
