@@ -477,10 +477,9 @@ def compute_state(
     layers: list[LayerBounds] = []
     for node in graph:
         if node.kind == "linear":
-            l_, h_ = zip(*(state.bounds[i] for i in node.inputs), strict=True)
-            mid = node.forward(*((a + z) / 2 for a, z in zip(l_, h_, strict=True)))
-            rad = node.abs_linear(*((z - a) / 2 for a, z in zip(l_, h_, strict=True)))
-            lo_n, hi_n = mid - rad, mid + rad
+            lo_n, hi_n = node.interval(
+                [state.bounds[i][0] for i in node.inputs], [state.bounds[i][1] for i in node.inputs]
+            )
             if fwd is not None:
                 f_lo, f_hi = fwd.linear(node)
                 lo_n, hi_n = _ordered(np.maximum(lo_n, f_lo), np.minimum(hi_n, f_hi))

@@ -1,7 +1,8 @@
 """Interval bound propagation: the baseline sound engine.
 
-Affine nodes propagate the box in centre/radius form (``W c + b``, ``|W| r``): two passes of
-the node's map per layer. Activations and max pooling map interval ends directly.
+Affine nodes propagate the box in centre/radius form (``W c + b``, ``|W| r``: ``LinearNode
+.interval``), two passes of the node's map per layer. Activations and max pooling map interval
+ends directly.
 """
 
 from __future__ import annotations
@@ -28,14 +29,9 @@ def interval_bounds(
     for node in graph:
         los = [bounds[i][0] for i in node.inputs]
         his = [bounds[i][1] for i in node.inputs]
-        if node.kind == "linear":
-            mid = node.forward(*((lo_ + hi_) / 2 for lo_, hi_ in zip(los, his, strict=True)))
-            rad = node.abs_linear(*((hi_ - lo_) / 2 for lo_, hi_ in zip(los, his, strict=True)))
-            bounds[node.name] = (mid - rad, mid + rad)
-        else:
-            bounds[node.name] = node.interval(
-                *((los[0], his[0]) if node.kind == "activation" else (los, his))
-            )
+        bounds[node.name] = node.interval(
+            *((los[0], his[0]) if node.kind == "activation" else (los, his))
+        )
         for name in last_use.get(node.name, ()):
             del bounds[name]
     return bounds

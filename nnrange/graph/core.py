@@ -96,6 +96,15 @@ class LinearNode(Node):
         y = self.linear(*xs)
         return y if self.bias is None else y + self.bias
 
+    def interval(
+        self, los: list[np.ndarray], his: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact output bounds over the box of inputs ``[los[i], his[i]]``, in centre/radius
+        form: ``L(c) + bias -/+ |L|(r)``, two passes of the map."""
+        mid = self.forward(*((lo + hi) / 2 for lo, hi in zip(los, his, strict=True)))
+        rad = self.abs_linear(*((hi - lo) / 2 for lo, hi in zip(los, his, strict=True)))
+        return mid - rad, mid + rad
+
     def backward_sparse(
         self, a: np.ndarray, idx: np.ndarray
     ) -> tuple[list[np.ndarray], np.ndarray]:
