@@ -154,7 +154,7 @@ def backward_upper(
         sparse[target] = entries
     else:
         if isinstance(c, tuple):
-            c = unit_rows(b, c, entries.size)
+            c = np.broadcast_to(_unit_rows(c, entries.size), (b, k, entries.size))
         full = np.zeros((b, k, math.prod(g.shapes[target])))
         full[..., entries] = c
         coef[target] = full.reshape(b, k, *g.shapes[target])
@@ -250,14 +250,9 @@ def row_count(state: State, c, entries: np.ndarray | None) -> tuple[int, int]:
     return c.shape[0], c.shape[1]
 
 
-def unit_rows(n_boxes: int, signs: tuple[float, ...], m: int) -> np.ndarray:
-    """Coefficients ``[s_1 I; s_2 I; ...]`` of shape ``(B, len(signs) m, m)`` (read-only)."""
-    rows = _unit_rows(signs, m)
-    return rows[None] if n_boxes == 1 else np.broadcast_to(rows, (n_boxes, *rows.shape))
-
-
 @functools.lru_cache(maxsize=64)
 def _unit_rows(signs: tuple[float, ...], m: int) -> np.ndarray:
+    """Coefficients ``[s_1 I; s_2 I; ...]`` of shape ``(len(signs) m, m)`` (read-only)."""
     eye = np.eye(m)
     rows = np.concatenate([s * eye for s in signs])
     rows.flags.writeable = False
