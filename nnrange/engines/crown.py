@@ -390,9 +390,18 @@ class _Forward:
         lo_f, up_f = self.funcs[name]
         b, d = self.center.shape[:2]
         lo_f, up_f = lo_f.reshape(b, d + 1, -1), up_f.reshape(b, d + 1, -1)
-        c, r = self.center, self.radius
-        upper = up_f[:, -1] + (up_f[:, :-1] * c).sum(1) + (np.abs(up_f[:, :-1]) * r).sum(1)
-        lower = lo_f[:, -1] + (lo_f[:, :-1] * c).sum(1) - (np.abs(lo_f[:, :-1]) * r).sum(1)
+        c, r = self.center[..., 0], self.radius[..., 0]
+        # einsum contracts the few input coefficients without (B, d, n) temporaries
+        upper = (
+            up_f[:, -1]
+            + np.einsum("bdn,bd->bn", up_f[:, :-1], c)
+            + np.einsum("bdn,bd->bn", np.abs(up_f[:, :-1]), r)
+        )
+        lower = (
+            lo_f[:, -1]
+            + np.einsum("bdn,bd->bn", lo_f[:, :-1], c)
+            - np.einsum("bdn,bd->bn", np.abs(lo_f[:, :-1]), r)
+        )
         shape = (b, *self.state.graph.shapes[name])
         return lower.reshape(shape), upper.reshape(shape)
 
