@@ -6,7 +6,7 @@ status and the time, next to the reference solver's time.
 
     python benchmarks/bab_exact.py [--time-limit 60] [--atol 1e-4] [--limit N]
                                    [--boxes prop_3,prop_4] [--nets 2_1,3_3]
-                                   [--branching rank|strong|mixed]
+                                   [--branching auto|rank|strong|mixed]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="first N records only")
     p.add_argument("--boxes", default=None, help="comma-separated box ids (default: all)")
     p.add_argument("--nets", default=None, help="comma-separated nets, e.g. 2_1 (default: all)")
-    p.add_argument("--branching", default="mixed", choices=["rank", "strong", "mixed"])
+    p.add_argument("--branching", default="auto", choices=["auto", "rank", "strong", "mixed"])
     args = p.parse_args()
     root = benchmarks_dir()
     records = json.loads((root / "reference" / "acasxu_exact.json").read_text())["records"]

@@ -328,3 +328,29 @@ def test_a_failing_whole_box_solve_warns_and_relu_splitting_goes_on(monkeypatch)
     with pytest.warns(RuntimeWarning, match="leaf solves stopped.*solver crashed"):
         s = bab.minimize(g, lo, hi, np.ones((1, 1)), atol=1e-7, branching="relu")
     assert s.status is Status.OK and s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6
+
+
+def test_ranges_pick_rank_or_mixed_branching_per_box(monkeypatch):
+    # "auto" output ranges: rank splitting on boxes CROWN leaves with few unstable neurons,
+    # rank alternated with strong branching (mixed) on wider ones, decided box by box
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(5), 3)
+    monkeypatch.setattr(bab, "_RANK_UNSTABLE", 3)
+    wide_lo, wide_hi = -10 * np.ones(3), 10 * np.ones(3)
+    point = np.full(3, 0.3)
+    assert bab._range_branching(g, point, point) == "rank"  # a point leaves nothing unstable
+    assert bab._range_branching(g, wide_lo, wide_hi) == "mixed"
+    seen = []
+    monkeypatch.setattr(
+        bab,
+        "_one",
+        lambda args, t: (
+            seen.append(args[4]["branching"]) or bab.Search(0.0, 0.0, args[1], Status.OK, 1, 0, 0.0)
+        ),
+    )
+    box = Box.from_bounds(np.stack([point, wide_lo]), np.stack([point, wide_hi]), (3,))
+    bab.run(g, box, outputs=[0], workers=1)
+    assert seen == ["rank", "rank", "mixed", "mixed"]  # min and max of output 0 per box
+    bab.run(g, box, outputs=[0], workers=1, branching="strong")  # a forced mode stands
+    assert seen[4:] == ["strong"] * 4
