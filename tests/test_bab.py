@@ -336,7 +336,7 @@ def test_ranges_pick_rank_or_mixed_branching_per_box(monkeypatch):
     from test_milp import relu_net
 
     g = relu_net(np.random.default_rng(5), 3)
-    monkeypatch.setattr(bab, "_RANK_UNSTABLE", 3)
+    monkeypatch.setattr(bab, "RANK_UNSTABLE", 3)
     wide_lo, wide_hi = -10 * np.ones(3), 10 * np.ones(3)
     point = np.full(3, 0.3)
     assert bab._range_branching(g, point, point) == "rank"  # a point leaves nothing unstable

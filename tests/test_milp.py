@@ -432,17 +432,20 @@ def test_split_box_matches_brute_force(seed):
 @pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize("early", [True, False])
 def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
-    """Split boxes with few unstable neurons solve leaves from the start, wider ones keep the
-    default policy; both reach the brute-force range."""
+    """Split boxes with few unstable neurons solve leaves from the start and split by rank,
+    wider ones keep the default leaf policy and split mixed; both reach the brute-force
+    range."""
     from nnrange.engines import bab
 
     if not early:
         monkeypatch.setattr(milp, "EARLY_LEAVES_UNSTABLE", 0)
-    seen = []
+        monkeypatch.setattr(bab, "RANK_UNSTABLE", 0)
+    seen, modes = [], []
     real = bab.minimize
 
     def spy(*args, **kwargs):
         seen.append(kwargs.get("leaves"))
+        modes.append(kwargs.get("branching"))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bab, "minimize", spy)
@@ -452,6 +455,7 @@ def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
     r = milp.run(graph, Box.from_bounds(lo, hi, graph.input_shape), split=True)
     expected = bab.EARLY_LEAVES if early else None
     assert seen and all(p == expected for p in seen)
+    assert set(modes) == {"rank" if early else "mixed"}
     top, bottom = brute_force(graph, lo, hi, np.ones(1))
     assert r.status == Status.OK
     assert top - TOL <= r.upper[0] <= top + milp.SPLIT_ATOL + TOL

@@ -681,15 +681,20 @@ def minimize(
 #: ranking alone; wider boxes alternate it with strong branching. On ACAS Xu the property 3/4
 #: boxes (86-118 unstable) close 3x faster by rank (the 20 ranges of 1_1 and 3_3: 11 s vs 36 s
 #: mixed), property 1 (240-270) 3x slower (1_1: 86 s vs 25 s).
-_RANK_UNSTABLE = 128
+RANK_UNSTABLE = 128
+
+
+def range_branching(n_unstable: int) -> str:
+    """Input-splitting mode for a range search over a box CROWN leaves ``n_unstable`` neurons
+    unstable in: "rank" up to ``RANK_UNSTABLE``, "mixed" above."""
+    return "mixed" if n_unstable > RANK_UNSTABLE else "rank"
 
 
 def _range_branching(graph: Graph, lo: np.ndarray, hi: np.ndarray) -> str:
-    """ "rank" or "mixed" for the output ranges of one box, by its CROWN unstable count."""
+    """``range_branching`` of one box, from its CROWN bounds."""
     state, _ = crown.compute_state(graph, lo[None], hi[None])
     known = {t: state.bounds[t] for t in _relaxed_tensors(graph)}
-    wide = int(np.sum(unstable_counts(graph, known))) > _RANK_UNSTABLE
-    return "mixed" if wide else "rank"
+    return range_branching(int(np.sum(unstable_counts(graph, known))))
 
 
 def _one(args, time_limit: float) -> Search:

@@ -408,10 +408,11 @@ def _split_minimize(
 ) -> tuple[Outcome, np.ndarray, int]:
     """Minimise ``row . y`` over the box by input splitting (``bab.minimize``: pieces bounded
     by CROWN, split where the bound is loosest, those with few unstable neurons left solved by
-    LP-tightened MILPs) to the gap ``SPLIT_ATOL``; returns the outcome, the best input and the
-    number of pieces. Solving every small piece by MILP at once (leaves from the start, up to
-    40 binaries) was slower on ACAS Xu property 1 at every gap tried, so boxes that wide keep
-    the default leaf policy (``EARLY_LEAVES_UNSTABLE``)."""
+    LP-tightened MILPs) to the gap ``SPLIT_ATOL``, branching as bab's range searches do
+    (``bab.range_branching``); returns the outcome, the best input and the number of pieces.
+    Solving every small piece by MILP at once (leaves from the start, up to 40 binaries) was
+    slower on ACAS Xu property 1 at every gap tried, so boxes that wide keep the default leaf
+    policy (``EARLY_LEAVES_UNSTABLE``)."""
     from . import bab  # bab uses this module's leaf solves
 
     s = bab.minimize(
@@ -424,6 +425,7 @@ def _split_minimize(
         time_limit=np.inf if limit is None else limit,
         seed=seed,
         leaves=bab.EARLY_LEAVES if n_unstable <= EARLY_LEAVES_UNSTABLE else None,
+        branching=bab.range_branching(n_unstable),
     )
     status = "optimal" if s.status is Status.OK else "timeout"
     out = Outcome(status, s.lower, s.value, None, s.seconds, "split")
