@@ -727,8 +727,9 @@ def run(
     except that "auto" picks rank or mixed input splitting per box (``_range_branching``).
     Stopped searches leave sound outer bounds and status "timeout"."""
     t0 = time.perf_counter()
-    per_box = branching == "auto" and choose_branching(graph, branching, "mixed") == "mixed"
+    auto = branching == "auto"
     branching = choose_branching(graph, branching, "mixed")
+    per_box = auto and branching == "mixed"
     n = graph.output_size
     outs = list(range(n)) if outputs is None else [int(j) for j in outputs]
     jobs = []

@@ -25,7 +25,7 @@ import numpy as np
 from ..box import Box
 from ..graph import Graph, MaxPool
 from ..graph.core import LinearNode, Node
-from ..relax import activation_relaxation, unstable
+from ..relax import activation_relaxation, inexact, unstable
 from ..relax.pooling import maxpool_backward, maxpool_relaxation
 from ..result import BoundsResult
 
@@ -309,7 +309,7 @@ def _relax_node(state: State, node: Node) -> None:
 
 def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
     """Flat mask of neurons (any box) whose consumers' relaxations are not exact."""
-    masks = [unstable(c, lo, hi) if c.kind == "activation" else hi > lo for c in node_consumers]
+    masks = [inexact(c, lo, hi) for c in node_consumers]
     return np.logical_or.reduce(masks).any(axis=0).reshape(-1)
 
 

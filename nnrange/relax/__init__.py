@@ -61,6 +61,12 @@ def unstable(node: ActivationNode, l, u) -> np.ndarray:
     return u > l
 
 
+def inexact(consumer, l, u) -> np.ndarray:
+    """Entries of a tensor bounded by [l, u] where ``consumer``'s relaxation is not exact:
+    ``unstable`` for activations, any entry not pinned to a value for other nonlinear nodes."""
+    return unstable(consumer, l, u) if consumer.kind == "activation" else u > l
+
+
 def unstable_counts(graph, bounds: dict) -> np.ndarray:
     """Per box, how many neurons of ``graph``'s nonlinear nodes the bounds leave inexact.
 
@@ -72,10 +78,15 @@ def unstable_counts(graph, bounds: dict) -> np.ndarray:
     for name, (lo, hi) in bounds.items():
         n = lo.shape[0]
         for c in consumers.get(name, []):
-            node = graph.nodes[c]
-            open_ = unstable(node, lo, hi) if node.kind == "activation" else hi > lo
-            counts = counts + open_.reshape(n, -1).sum(axis=1)
+            counts = counts + inexact(graph.nodes[c], lo, hi).reshape(n, -1).sum(axis=1)
     return np.asarray(counts)
 
 
-__all__ = ["Relaxation", "activation_relaxation", "alpha_range", "unstable", "unstable_counts"]
+__all__ = [
+    "Relaxation",
+    "activation_relaxation",
+    "alpha_range",
+    "inexact",
+    "unstable",
+    "unstable_counts",
+]
