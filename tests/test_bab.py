@@ -223,9 +223,57 @@ def test_bounds_passes_the_leaf_policy_to_every_search(monkeypatch):
     assert seen and all(p is policy for p in seen)
 
 
+def _whole_box_solves(monkeypatch, lo, hi) -> list:
+    """Spy on ``milp.solve_minmax``: the results of its calls on the whole box ``[lo, hi]``."""
+    seen = []
+    real = bab.milp.solve_minmax
+
+    def spy(graph, p_lo, p_hi, *args, **kwargs):
+        res = real(graph, p_lo, p_hi, *args, **kwargs)
+        if np.array_equal(np.ravel(p_lo), lo) and np.array_equal(np.ravel(p_hi), hi):
+            seen.append(res)
+        return res
+
+    monkeypatch.setattr(bab.milp, "solve_minmax", spy)
+    return seen
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_delayed_whole_box_solve_closes_the_range(seed, monkeypatch):
+    """Input splitting that has not closed after ``root_after`` seconds solves the whole box
+    once (one MILP): the search ends at the brute-force optimum, its bound never above it."""
+    from test_milp import brute_force, relu_net
+
+    rng = np.random.default_rng(80 + seed)
+    g = relu_net(rng, 3, (6, 5), 1)
+    lo, hi = -np.ones(3), np.ones(3)
+    _, exact = brute_force(g, lo, hi, np.ones(1))
+    seen = _whole_box_solves(monkeypatch, lo, hi)
+    now = bab.Leaves(unstable=0, root=0.9, root_after=1e-9, root_unstable=None, root_binaries=None)
+    s = bab.minimize(g, lo, hi, np.ones((1, 1)), atol=1e-6, branching="rank", leaves=now, batch=1)
+    assert len(seen) == 1 and seen[0].status is Status.OK
+    assert s.status is Status.OK and s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6
+
+
+def test_the_whole_box_solve_is_skipped_on_wide_boxes(monkeypatch):
+    # too many unstable neurons under CROWN: no solve; too many binaries after LP tightening:
+    # only the LP relaxation, whose bound is sound but not the optimum
+    from test_milp import brute_force, relu_net
+
+    g = relu_net(np.random.default_rng(81), 3, (6, 5), 1)
+    lo, hi = -np.ones(3), np.ones(3)
+    _, exact = brute_force(g, lo, hi, np.ones(1))
+    seen = _whole_box_solves(monkeypatch, lo, hi)
+    wide = bab.Leaves(unstable=0, root=0.9, root_after=1e-9, root_unstable=0)
+    s = bab.minimize(g, lo, hi, np.ones((1, 1)), atol=1e-6, leaves=wide, batch=1)
+    assert not seen and s.status is Status.OK and abs(s.value - exact) <= 1e-6
+    r = bab.milp.solve_minmax(g, lo, hi, bab.milp._bounds_for(g, lo, hi, None)[0], max_binaries=0)
+    assert r.status is Status.TIMEOUT and r.bound <= exact + 1e-9
+
+
 # ---------------------------------------------------------------- ReLU splitting
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("leaves", [bab.Leaves(unstable=0), bab.Leaves(root=0.5, after=0.0)])
+@pytest.mark.parametrize("leaves", [bab.Leaves(unstable=0, root=0.0), bab.RELU_LEAVES])
 def test_relu_splitting_reaches_the_brute_force_optimum(seed, leaves):
     """Splitting ReLUs alone (no exact leaves; pieces with every neuron decided are affine, an
     LP settles them), or after an exact solve of the whole box whose LP-tightened neuron bounds

@@ -158,10 +158,18 @@ class Leaves:
     searches that splitting closes in a few seconds, two ACAS Xu properties went undecided at
     30 s with it, and over the 50 exact ranges it closed the same number (36).
 
-    ``root``: the share of the time limit one exact solve of the whole box may take before any
-    splitting (0: none). ReLU splitting's default (``RELU_LEAVES``) gives it half: on networks
-    with many inputs and up to a hundred or so unstable neurons, LP-tightened bounds make the
-    one MILP decide in seconds what CROWN-bounded splitting leaves open (mnistfc 256x2).
+    ``root``: the share of the time left one exact solve of the whole box may take (0: none),
+    once the search has run ``root_after`` seconds (0: before any splitting), on boxes CROWN
+    leaves with at most ``root_unstable`` unstable neurons (None: any) and only when LP
+    tightening leaves at most ``root_binaries`` binaries (None: any; else only the LP
+    relaxation's bound is used). Its LP-tightened neuron bounds then hold on every piece.
+    ReLU splitting's default (``RELU_LEAVES``) solves first: on networks with many inputs and
+    up to a hundred or so unstable neurons, LP-tightened bounds make the one MILP decide in
+    seconds what CROWN-bounded splitting leaves open (mnistfc 256x2). Input splitting's
+    default tries it after 5 s: on ACAS Xu 2_1 property 3 (116 unstable, 75 binaries after
+    LP tightening) splitting times out at 60 s on every output while the one MILP closes a
+    direction in about 10 s; boxes that splitting closes in a few seconds never get there,
+    and with 94 binaries (1_1 property 3) the MILP does not close in 200 s.
     """
 
     unstable: int = 16
@@ -170,7 +178,10 @@ class Leaves:
     max_share: float = 0.5
     seconds: float = 1.0
     tighten: bool = True
-    root: float = 0.0
+    root: float = 0.9
+    root_after: float = 5.0
+    root_unstable: int | None = 128
+    root_binaries: int | None = 80
 
     def budget(self, elapsed: float, tried: int, proved: int) -> float:
         """Seconds of leaf solving allowed after ``elapsed`` seconds of search, given how many
@@ -181,7 +192,7 @@ class Leaves:
 
 
 #: The leaf policy of ReLU splitting unless one is given: the whole box solved first.
-RELU_LEAVES = Leaves(root=0.5)
+RELU_LEAVES = Leaves(root=0.5, root_after=0.0, root_unstable=None, root_binaries=None)
 
 #: Exact solves from the start on pieces with up to 60 unstable neurons, for as long as they
 #: need (the exact reference's recipe); ``milp`` uses it on split boxes of moderate width.
@@ -333,7 +344,9 @@ def _leaf_candidates(obj: Graph, c_lb, c_known, cut: float, max_unstable: int) -
     return cand[np.argsort(c_lb[cand], kind="stable")]
 
 
-def _solve_piece(obj: Graph, lo, hi, known: dict, i: int, enough, seconds, leaves, start):
+def _solve_piece(
+    obj: Graph, lo, hi, known: dict, i: int, enough, seconds, leaves, start, max_binaries=None
+):
     """``milp.solve_minmax`` on piece ``i`` (box ``lo``, ``hi``; neuron bounds ``known``, arrays
     with a piece axis); None, after a warning, when the solver fails: exact solves only speed
     the search up, splitting goes on without them."""
@@ -348,6 +361,7 @@ def _solve_piece(obj: Graph, lo, hi, known: dict, i: int, enough, seconds, leave
             time_limit=seconds,
             tighten=leaves.tighten,
             start=start,
+            max_binaries=max_binaries,
         )
     except Exception as exc:  # noqa: BLE001 - see above
         warnings.warn(
@@ -356,6 +370,20 @@ def _solve_piece(obj: Graph, lo, hi, known: dict, i: int, enough, seconds, leave
             stacklevel=3,
         )
         return None
+
+
+def _intersect(known: dict, extra: dict) -> dict:
+    """Neuron bounds of every piece (arrays with a piece axis) intersected with bounds that hold
+    on the whole box (flat, from its exact solve)."""
+    out = dict(known)
+    for k, (lt, ht) in extra.items():
+        if k in out:
+            l0, h0 = out[k]
+            out[k] = (
+                np.maximum(l0, lt.reshape(1, *l0.shape[1:])),
+                np.minimum(h0, ht.reshape(1, *h0.shape[1:])),
+            )
+    return out
 
 
 def _best_of_children(pts: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
@@ -503,26 +531,56 @@ def minimize(
                 value, witness = v, x.copy()
 
     lb, rank, _, open_known = _bound(obj, lo, hi, root_width, relu=relu)
-    res = None
-    if leaves.root > 0 and exact_leaves:  # one exact solve of the whole box first
-        seconds = leaves.root * time_limit
-        res = _solve_piece(obj, lo[0], hi[0], open_known, 0, target, seconds, leaves, witness)
-        use_leaves = use_leaves and res is not None
-    if res is not None:
+    root_box, root_known = (lo[0], hi[0]), open_known
+    root_bound = -np.inf  # proven on the whole box by its exact solve
+    root_pending = (
+        leaves.root > 0
+        and exact_leaves
+        and (
+            leaves.root_unstable is None
+            or int(np.sum(unstable_counts(obj, open_known))) <= leaves.root_unstable
+        )
+    )
+
+    def solve_root() -> dict | None:
+        """The whole box's exact solve (``Leaves.root``); its LP-tightened neuron bounds."""
+        nonlocal value, witness, root_bound, use_leaves, root_pending
+        root_pending = False
+        enough = target if target is not None else cut()
+        res = _solve_piece(
+            obj,
+            *root_box,
+            root_known,
+            0,
+            enough,
+            leaves.root * (time_limit - (time.perf_counter() - t0)),
+            leaves,
+            witness,
+            leaves.root_binaries,
+        )
+        if res is None:
+            use_leaves = False
+            return None
         if res.value < value:
             value, witness = res.value, np.asarray(res.x, dtype=np.float64).reshape(-1)
-        # its LP-tightened neuron bounds hold on every piece: bound the box again with them
-        tight = dict(open_known)
-        for k, (lt, ht) in (res.bounds or {}).items():
-            if k in tight:
-                l0, h0 = tight[k]
-                tight[k] = (
-                    np.maximum(l0, lt.reshape(l0.shape)),
-                    np.minimum(h0, ht.reshape(h0.shape)),
-                )
-        lb2, rank, _, open_known = _bound(obj, lo, hi, root_width, tight, relu)
-        lb = np.maximum(np.maximum(lb, lb2), res.bound)
+        root_bound = max(root_bound, res.bound)
+        return res.bounds
+
     floor = np.inf  # smallest lower bound among pruned pieces
+
+    def cut() -> float:
+        """Pieces bounded above this cannot matter: the target, or the best value less the
+        tolerance."""
+        return target if target is not None else value - (atol + rtol * abs(value))
+
+    if root_pending and leaves.root_after <= 0:
+        tight = solve_root()
+        if tight:  # bound the box again with the tightened neuron bounds
+            lb2, rank, _, open_known = _bound(
+                obj, lo, hi, root_width, _intersect(open_known, tight), relu
+            )
+            lb = np.maximum(lb, lb2)
+        lb = np.maximum(lb, root_bound)
     if relu:
         settle(lo, hi, lb, rank, open_known)
         if rank[0, 0] < 0:  # nothing to split: the LP settled it
@@ -533,13 +591,8 @@ def minimize(
     pieces = 1
     status = Status.OK
 
-    def cut() -> float:
-        """Pieces bounded above this cannot matter: the target, or the best value less the
-        tolerance."""
-        return target if target is not None else value - (atol + rtol * abs(value))
-
     def closed() -> bool:
-        lower = min(float(open_lb.min(initial=np.inf)), floor, value)
+        lower = max(min(float(open_lb.min(initial=np.inf)), floor, value), root_bound)
         if target is not None:
             return lower > target or value <= target
         return value - lower <= atol + rtol * abs(value)
@@ -665,7 +718,11 @@ def minimize(
                     "seconds": time.perf_counter() - t0,
                 }
             )
-    lower = min(float(open_lb.min(initial=np.inf)), floor, value)
+        if root_pending and time.perf_counter() - t0 >= leaves.root_after and not closed():
+            tight = solve_root()
+            if tight:
+                open_known = _intersect(open_known, tight)
+    lower = max(min(float(open_lb.min(initial=np.inf)), floor, value), root_bound)
     return Search(
         lower,
         value,

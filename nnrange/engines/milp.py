@@ -409,7 +409,10 @@ def _split_minimize(
     """Minimise ``row . y`` over the box by input splitting (``bab.minimize``: pieces bounded
     by CROWN, split where the bound is loosest, those with few unstable neurons left solved by
     LP-tightened MILPs) to the gap ``SPLIT_ATOL``, branching as bab's range searches do
-    (``bab.range_branching``); returns the outcome, the best input and the number of pieces.
+    (``bab.range_branching``), and with one MILP of the whole box if the search is still open
+    after 5 s and LP tightening leaves few binaries (``bab.Leaves.root``: ACAS Xu 2_1
+    property 3, which splitting alone leaves open at 120 s); returns the outcome, the best input
+    and the number of pieces.
     Solving every small piece by MILP at once (leaves from the start, up to 40 binaries) was
     slower on ACAS Xu property 1 at every gap tried, so boxes that wide keep the default leaf
     policy (``EARLY_LEAVES_UNSTABLE``)."""
@@ -517,6 +520,7 @@ def solve_minmax(
     time_limit: float | None = None,
     start: np.ndarray | None = None,
     tighten: bool = True,
+    max_binaries: int | None = None,
 ) -> RangeSolve:
     """Minimise ``max_i y_i`` (over the flattened outputs) on the box ``[lo, hi]``: the MILP
     ``min t`` subject to ``y_i <= t``, built from ``bounds`` (sound bounds of every tensor that
@@ -528,7 +532,9 @@ def solve_minmax(
     is just above it). ``bound`` is a proven lower bound of the minimum, ``x`` the best input
     found and ``value`` its ``max_i y_i`` by a forward pass. ``tighten`` re-bounds the neurons
     in doubt by LPs first (within the time limit): on small pieces that removes most binaries
-    and shrinks the big-M constants, which pays for itself several times over.
+    and shrinks the big-M constants, which pays for itself several times over. With more than
+    ``max_binaries`` binaries left after that, only the LP relaxation is solved (status
+    ``TIMEOUT`` unless its bound settles ``enough``).
     """
     t0 = time.perf_counter()
     lo = np.asarray(lo, dtype=np.float64).reshape(graph.input_shape)
@@ -565,6 +571,8 @@ def solve_minmax(
         bound = relax.bound - _slack(relax.bound)
         if enough is not None and bound > enough:
             return RangeSolve(bound, best_x, best_v, Status.OK, known)
+    if max_binaries is not None and enc.n_binaries > max_binaries:
+        return RangeSolve(float(min(bound, best_v)), best_x, best_v, Status.TIMEOUT, known)
     cols = enc.assignment(x0)
     cols[t] = best_v  # the start must satisfy y_i <= t
     sv = _Solver(enc, "highs", GAP_REL, GAP_ABS, 1)
