@@ -433,8 +433,8 @@ def test_split_box_matches_brute_force(seed):
 @pytest.mark.parametrize("early", [True, False])
 def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
     """Split boxes with few unstable neurons solve leaves from the start and split by rank,
-    wider ones keep the default leaf policy and split mixed; both reach the brute-force
-    range."""
+    wider ones solve only small leaves (from the start too) and split mixed; both reach the
+    brute-force range."""
     from nnrange.engines import bab
 
     if not early:
@@ -453,7 +453,7 @@ def test_split_leaf_policy_follows_the_unstable_count(seed, early, monkeypatch):
     graph = relu_net(rng, 2, (7, 6), 1)
     lo, hi = _box(rng, graph, 2.0)
     r = milp.run(graph, Box.from_bounds(lo, hi, graph.input_shape), split=True)
-    expected = bab.EARLY_LEAVES if early else None
+    expected = bab.EARLY_LEAVES if early else bab.FINE_LEAVES
     assert seen and all(p == expected for p in seen)
     assert set(modes) == {"rank" if early else "mixed"}
     top, bottom = brute_force(graph, lo, hi, np.ones(1))

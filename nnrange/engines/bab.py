@@ -198,6 +198,12 @@ RELU_LEAVES = Leaves(root=0.5, root_after=0.0, root_unstable=None, root_binaries
 #: need (the exact reference's recipe); ``milp`` uses it on split boxes of moderate width.
 EARLY_LEAVES = Leaves(unstable=60, after=0.0, share=1.0, max_share=1.0)
 
+#: The default's small leaves, but from the start: for gaps far below 1e-4, which splitting
+#: alone approaches slowly. ``milp`` uses it on split boxes too wide for ``EARLY_LEAVES``: on
+#: ACAS Xu property 1 at a gap of 1e-6, 1_1 output 3's maximum takes 8 s instead of 49 s and
+#: 2_1 output 4's closes in 70 s instead of staying open at 120 s.
+FINE_LEAVES = Leaves(after=0.0)
+
 
 #: Ways to choose what to split (see ``minimize``).
 BRANCHING = ("auto", "rank", "strong", "mixed", "relu")

@@ -41,9 +41,9 @@ WITNESS_TOL = 1e-6
 #: at most a few dozen each solve in tens of milliseconds.
 SPLIT_BINARIES = 64
 #: Split boxes with at most this many unstable neurons solve their pieces by the leaf policy
-#: ``bab.EARLY_LEAVES`` (exact solves from the start), wider ones by bab's default. On the ACAS
-#: Xu property 3/4 boxes (86-118 unstable) that took 896 s against 1134 s with the default
-#: (55 of 60 directions closed against 53); on property 1 boxes (~250) early leaves slow the
+#: ``bab.EARLY_LEAVES`` (exact solves from the start), wider ones by ``bab.FINE_LEAVES``. On
+#: the ACAS Xu property 3/4 boxes (86-118 unstable) that took 896 s against 1134 s with bab's
+#: default (55 of 60 directions closed against 53); on property 1 boxes (~250) early leaves slow the
 #: splitting that has to come first.
 EARLY_LEAVES_UNSTABLE = 128
 #: Absolute gap to which a split box's searches close (the exact reference's MIP gap).
@@ -413,9 +413,9 @@ def _split_minimize(
     after 5 s and LP tightening leaves few binaries (``bab.Leaves.root``: ACAS Xu 2_1
     property 3, which splitting alone leaves open at 120 s); returns the outcome, the best input
     and the number of pieces.
-    Solving every small piece by MILP at once (leaves from the start, up to 40 binaries) was
-    slower on ACAS Xu property 1 at every gap tried, so boxes that wide keep the default leaf
-    policy (``EARLY_LEAVES_UNSTABLE``)."""
+    Solving every piece with up to 40 or 60 binaries by MILP at once was slower on ACAS Xu
+    property 1 at every gap tried, so boxes that wide (``EARLY_LEAVES_UNSTABLE``) solve only
+    pieces with at most 16, but from the start (``bab.FINE_LEAVES``)."""
     from . import bab  # bab uses this module's leaf solves
 
     s = bab.minimize(
@@ -427,7 +427,7 @@ def _split_minimize(
         rtol=gap_rel,
         time_limit=np.inf if limit is None else limit,
         seed=seed,
-        leaves=bab.EARLY_LEAVES if n_unstable <= EARLY_LEAVES_UNSTABLE else None,
+        leaves=bab.EARLY_LEAVES if n_unstable <= EARLY_LEAVES_UNSTABLE else bab.FINE_LEAVES,
         branching=bab.range_branching(n_unstable),
     )
     status = "optimal" if s.status is Status.OK else "timeout"
