@@ -562,7 +562,7 @@ def minimize(
             leaves.root * (time_limit - (time.perf_counter() - t0)),
             leaves,
             witness,
-            leaves.root_binaries,
+            max_binaries=leaves.root_binaries,
         )
         if res is None:
             use_leaves = False
