@@ -28,7 +28,7 @@ from nnrange.graph import (
     Sigmoid,
     Window,
 )
-from nnrange.milp import linear_matrices
+from nnrange.milp import Encoding, HighsSolver, linear_matrices
 from nnrange.result import Status
 
 TOL = 1e-6
@@ -290,6 +290,32 @@ def test_lp_tightening_changes_nothing_but_speed():
     info_a, info_b = a.info["milp"]["boxes"][0], b.info["milp"]["boxes"][0]
     assert info_a["binaries"] <= info_b["binaries"]
     assert info_a["tighten"]["lps"] > 0
+
+
+@pytest.mark.parametrize("kind", sorted(NETS))
+def test_compact_encoding_solves_the_same_programs(kind):
+    """Neurons no relaxation needs keep no columns in compact mode (they are substituted
+    out): the MILP optima must not change; the LP relaxation, which loses those neurons'
+    bounds, may only get looser."""
+    rng = np.random.default_rng(11)
+    graph = NETS[kind](rng)
+    lo, hi = _box(rng, graph, 1.5)
+    state, _ = crown.compute_state(graph, lo[None], hi[None])
+    bounds = {k: (v[0][0], v[1][0]) for k, v in state.bounds.items()}
+    encs = [Encoding(graph, lo, hi, bounds, compact=c) for c in (True, False)]
+    assert encs[0].model.n_cols <= encs[1].model.n_cols
+    if kind == "relu":
+        assert encs[0].model.n_cols < encs[1].model.n_cols
+    for j in range(graph.output_size):
+        for sign in (1.0, -1.0):
+            values = []
+            for enc, integer in itertools.product(encs, (False, True)):
+                cost, offset = enc.objective(sign * np.eye(graph.output_size)[j])
+                out = HighsSolver(enc.model, integer=integer).solve(cost, offset)
+                assert out.status == "optimal"
+                values.append(out.value)
+            lp_c, mip_c, lp_f, mip_f = values
+            assert lp_c <= lp_f + TOL and abs(mip_c - mip_f) <= TOL, (kind, j, values)
 
 
 def test_linear_matrices_reproduce_a_conv():

@@ -4,7 +4,13 @@ Every tensor is an affine form ``M v + c`` of the model's columns ``v``. Linear 
 forms with their matrix, materialised once per node from ``node.linear`` on identity batches.
 A tensor that feeds a nonlinear node gets its own columns ``z`` with the equalities
 ``z = M v + c`` and the intermediate bounds ``[l, u]`` as column bounds (CROWN's, padded for
-floating point, optionally tightened by LPs). Then, per neuron:
+floating point, optionally tightened by LPs). In compact mode (the default for inputs of at
+most ``COMPACT_INPUTS`` values) only the neurons whose relaxation is in doubt get columns when
+every consumer is a ReLU, LeakyReLU or Clip; the others stay affine forms over earlier columns.
+On a small input-split piece of ACAS Xu with 20 of 300 neurons unstable that makes the model a
+tenth of the size and an exact solve 2.5x faster. The LP relaxation loses the substituted
+neurons' bounds (implied for every input of the box, so the MILP is unchanged) and can be a
+little looser; keeping them as rows cost more time than they saved. Then, per neuron:
 
 - ReLU: stable neurons need nothing (``y = z`` or ``y = 0``); unstable ones (``l < 0 < u``) get
   ``y`` in ``[0, u]`` and a binary ``a`` with ``y >= z``, ``y <= u a``, ``y <= z - l (1 - a)``.
@@ -42,6 +48,8 @@ EXACT = (Relu, LeakyRelu, Clip, MaxPool)
 #: Intermediate bounds are widened by this much (absolute + relative) before use as big-M.
 PAD_ABS = 1e-6
 PAD_REL = 1e-6
+#: Inputs up to this size get a compact model by default (see ``Encoding``).
+COMPACT_INPUTS = 64
 #: Largest dense block (in float64 values) materialised per call of ``node.linear``.
 _BLOCK_VALUES = 2_000_000
 
@@ -125,8 +133,11 @@ def _sum_forms(parts: list[tuple[float, Form]], n_cols: int) -> Form:
 
 @dataclass
 class TensorVars:
-    """Columns holding a tensor that feeds a nonlinear node, with their bounds (flat)."""
+    """A tensor that feeds a nonlinear node: the affine ``form`` of every neuron, the columns
+    of the neurons that have their own (-1 for the others, whose form is over earlier
+    columns), and the bounds of every neuron (flat)."""
 
+    form: Form
     cols: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
@@ -151,6 +162,7 @@ class Encoding:
         tightener: Tightener | None = None,
         pad_abs: float = PAD_ABS,
         pad_rel: float = PAD_REL,
+        compact: bool | None = None,
     ):
         if not relaxed and (reason := unsupported_reason(graph)):
             raise EngineError(reason)
@@ -162,6 +174,7 @@ class Encoding:
         self.exact = not self.relaxed_nodes
         self.tightener = tightener
         self.pad = (pad_abs, pad_rel)
+        self.compact = graph.input_size <= COMPACT_INPUTS if compact is None else compact
         self.model = Model()
         self.fills: list[Fill] = []
         self.tensors: dict[str, TensorVars] = {}
@@ -173,7 +186,9 @@ class Encoding:
             _select(self.input_cols, self.model.n_cols),
             np.zeros(self.input_cols.size),
         )
-        self.tensors[graph.input_name] = TensorVars(self.input_cols, self.lo, self.hi)
+        self.tensors[graph.input_name] = TensorVars(
+            self.forms[graph.input_name], self.input_cols, self.lo, self.hi
+        )
         for node in graph:
             if node.kind == "linear":
                 self._linear(node)
@@ -235,30 +250,50 @@ class Encoding:
         self.forms[node.name] = (m.tocsr(), c)
 
     def _materialize(self, name: str) -> None:
-        """Give tensor ``name`` its own bounded columns (equalities to its affine form)."""
+        """Give tensor ``name`` bounded columns (equalities to its affine form): every neuron,
+        or in compact mode only those in doubt, the others keeping their form."""
         if name in self.tensors:
             return
         m, c = self.forms[name]
         lo, hi = (np.asarray(b, dtype=np.float64).reshape(-1) for b in self.bounds[name])
         lo, hi = pad_bounds(lo, hi, *self.pad)
-        cols = self.model.add_cols(lo, hi)
-        m = m.tocoo()
-        k = cols.size
+        need = self._needs_tightening(name, lo, hi)
+        own = need if self.compact and self._collapsible(name) else np.ones(lo.size, dtype=bool)
+        idx = np.flatnonzero(own)
+        new = self.model.add_cols(lo[idx], hi[idx])
+        n, k = lo.size, idx.size
+        sub = m[idx].tocoo()
         self.model.add_rows(
-            np.concatenate([np.arange(k), m.row]),
-            np.concatenate([cols, m.col]),
-            np.concatenate([np.ones(k), -m.data]),
-            c,
-            c,
+            np.concatenate([np.arange(k), sub.row]),
+            np.concatenate([new, sub.col]),
+            np.concatenate([np.ones(k), -sub.data]),
+            c[idx],
+            c[idx],
         )
-        self.fills.append(lambda v, f, cols=cols, name=name: v.__setitem__(cols, f[name].ravel()))
-        self.forms[name] = (_select(cols, self.model.n_cols), np.zeros(k))
-        if self.tightener is not None:
-            need = self._needs_tightening(name, lo, hi)
-            if need.any():
-                lo, hi = self.tightener(self, cols, lo, hi, need)
-                self.model.set_bounds(cols, lo, hi)
-        self.tensors[name] = TensorVars(cols, lo, hi)
+        self.fills.append(
+            lambda v, f, new=new, idx=idx, name=name: v.__setitem__(new, f[name].ravel()[idx])
+        )
+        cols = np.full(n, -1)
+        cols[idx] = new
+        n_cols = self.model.n_cols
+        chosen = sp.csr_matrix((np.ones(k), (idx, new)), shape=(n, n_cols))
+        if k < n:
+            m = sp.diags((~own).astype(np.float64)) @ _widen(m, n_cols) + chosen
+            form = (m.tocsr(), np.where(own, 0.0, c))
+        else:
+            form = (chosen, np.zeros(n))
+        self.forms[name] = form
+        if self.tightener is not None and need[idx].any():
+            lo[idx], hi[idx] = self.tightener(self, new, lo[idx], hi[idx], need[idx])
+            self.model.set_bounds(new, lo[idx], hi[idx])
+        self.tensors[name] = TensorVars(form, cols, lo, hi)
+
+    def _collapsible(self, name: str) -> bool:
+        """Whether every consumer of ``name`` needs columns only for its neurons in doubt."""
+        return all(
+            isinstance(self.graph.nodes[c], (Relu, LeakyRelu, Clip))
+            for c in self._consumers.get(name, [])
+        )
 
     def _needs_tightening(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         need = np.zeros(lo.size, dtype=bool)
@@ -302,23 +337,24 @@ class Encoding:
 
         self.fills.append(fill)
         n = t.cols.size
-        rows = np.concatenate([np.flatnonzero(active), idx])
-        cols = np.concatenate([t.cols[active], ys])
-        m = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, model.n_cols))
-        c = np.where(active, -shift, 0.0)
-        return (m, c), binaries
+        fm, fc = t.form
+        m = sp.diags(active.astype(np.float64)) @ _widen(fm, model.n_cols) + sp.csr_matrix(
+            (np.ones(k), (idx, ys)), shape=(n, model.n_cols)
+        )
+        c = np.where(active, fc - shift, 0.0)
+        return (m.tocsr(), c), binaries
 
     def _leaky(self, node: LeakyRelu) -> None:
         t = self.tensors[node.inputs[0]]
         relu, _ = self._relu(t, 0.0)
-        ident = (_select(t.cols, self.model.n_cols), np.zeros(t.cols.size))
+        ident = t.form
         a = node.alpha
         self.forms[node.name] = _sum_forms([(a, ident), (1.0 - a, relu)], self.model.n_cols)
 
     def _clip(self, node: Clip) -> None:
         t = self.tensors[node.inputs[0]]
         n = t.cols.size
-        ident = (_select(t.cols, self.model.n_cols), np.zeros(n))
+        ident = t.form
         parts: list[tuple[float, Form]] = []
         b_low = b_high = None
         if np.isfinite(node.low):
