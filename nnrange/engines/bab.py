@@ -668,10 +668,14 @@ def minimize(
         if can_polish and polish_seconds < 0.1 * (time.perf_counter() - t0):
             # g's smallest values can sit in a linear region too small for samples or gradient
             # steps to hit, and the bounds rarely point there while they are loose: LPs over
-            # the linear regions of fresh samples' best points (multi-start) keep looking
+            # the linear regions of other good points (multi-start) keep looking, taking turns
+            # between this batch's best point (where the bounds point) and fresh samples' best
             t_polish = time.perf_counter()
-            fresh = box.on_faces(1024, rng).reshape(1024, -1)
-            start = fresh[np.argmin(_evaluate(obj, fresh))]
+            if step % 2:
+                start = pts[vals.argmin()]
+            else:
+                fresh = box.on_faces(1024, rng).reshape(1024, -1)
+                start = fresh[np.argmin(_evaluate(obj, fresh))]
             value, witness = min((value, witness), polish(start), key=lambda t: t[0])
             polish_seconds += time.perf_counter() - t_polish
         if use_leaves and time.perf_counter() - t0 >= leaves.after:

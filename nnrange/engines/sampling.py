@@ -154,6 +154,7 @@ PRESETS = {
         "starts": 4,
         "steps": 30,
         "polish": False,
+        "search": 0.0,
     },
     "thorough": {
         "samples": 10000,
@@ -162,6 +163,7 @@ PRESETS = {
         "starts": 8,
         "steps": 100,
         "polish": None,
+        "search": 2.0,
     },
 }
 
@@ -201,6 +203,7 @@ def run(
     starts: int = 8,
     steps: int = 100,
     polish: bool | None = None,
+    search: float = 2.0,
     seed: int = 0,
 ) -> BoundsResult:
     """Inner bounds: centre, up to ``corners`` corners, ``samples`` uniform, ``lhs``
@@ -208,7 +211,12 @@ def run(
     projected gradient ascent/descent from ``starts`` points per output and direction (the best
     and some random ones; ``steps=0`` or ``starts=0``: no attack), then, with ``polish``, exact
     LP optimisation over the linear regions around the best points (default: on for
-    piecewise-linear networks with at most 64 inputs). The defaults are the "thorough" preset."""
+    piecewise-linear networks with at most 64 inputs), then, where polish runs, up to
+    ``search`` seconds per output and direction of a bound-guided search: branch and bound's
+    best-first input splitting (``bab.minimize``), whose pieces with the highest bounds are
+    where it looks for witnesses. It finds extremes in linear regions too small and far from
+    the best samples for local search to reach (ACAS Xu 1_1 property 3, output 4's maximum:
+    0.1709 against the polished samples' 0.1705). The defaults are the "thorough" preset."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     points = candidate_points(box, samples, corners, rng, lhs, faces)
@@ -243,6 +251,24 @@ def run(
                         v = graph.forward(x[None]).reshape(-1)[j]
                         if sign * v > sign * inner[b, j]:
                             inner[b, j], wit[b, j] = v, x
+    if polish and search > 0:
+        from . import bab  # bab builds on this module
+
+        n = graph.output_size
+        for b in range(box.n):
+            for j in range(n):
+                for sign, wit, inner in ((1.0, w_hi, inner_hi), (-1.0, w_lo, inner_lo)):
+                    found = bab.minimize(
+                        graph,
+                        box.lo[b],
+                        box.hi[b],
+                        -sign * np.eye(n)[j],
+                        time_limit=search,
+                        seed=seed,
+                    ).witness
+                    v = graph.forward(found[None]).reshape(-1)[j]
+                    if sign * v > sign * inner[b, j]:
+                        inner[b, j], wit[b, j] = v, found
     return BoundsResult(
         n_boxes=box.n,
         n_outputs=graph.output_size,
