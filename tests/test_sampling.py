@@ -70,6 +70,15 @@ def test_linear_region_reproduces_network_on_its_polyhedron(seed):
     np.testing.assert_allclose(got, want, atol=1e-8)
 
 
+def _chain(nodes):
+    """A graph of two inputs ``x`` from nodes in order, bound to their shapes; output: the last."""
+    shapes = {"x": (2,)}
+    for n in nodes:
+        n.bind(tuple(shapes[i] for i in n.inputs))
+        shapes[n.name] = n.out_shape
+    return Graph("x", (2,), nodes, nodes[-1].name)
+
+
 def _abs_net():
     """y = -|x0 - 0.3| + 0 * x1 written with two ReLUs: maximum 0 at x0 = 0.3, minimum -1.3."""
     w1 = np.array([[1.0, -1.0], [0.0, 0.0]])
@@ -78,11 +87,7 @@ def _abs_net():
         Relu("r", ["d1"]),
         Dense("d2", ["r"], np.array([[-1.0], [-1.0]])),
     ]
-    shapes = {"x": (2,)}
-    for n in nodes:
-        n.bind(tuple(shapes[i] for i in n.inputs))
-        shapes[n.name] = n.out_shape
-    return Graph("x", (2,), nodes, "d2")
+    return _chain(nodes)
 
 
 def test_attack_reaches_interior_maximum_without_polish():
@@ -114,11 +119,7 @@ def _spike_net(a=0.37, b=0.81):
         Relu("r2", ["d2"]),
         Dense("y", ["r2"], np.array([[1.0], [0.001]]), np.zeros(1)),
     ]
-    shapes = {"x": (2,)}
-    for n in nodes:
-        n.bind(tuple(shapes[i] for i in n.inputs))
-        shapes[n.name] = n.out_shape
-    return Graph("x", (2,), nodes, "y")
+    return _chain(nodes)
 
 
 def test_guided_search_finds_a_peak_local_search_misses():
