@@ -144,6 +144,10 @@ def _starts(points: np.ndarray, values: np.ndarray, k: int, rng) -> np.ndarray:
 #: are found from some good sample or not at all.
 _POLISH_STARTS = 16
 
+#: Inputs up to this size get the bound-guided search: input splitting narrows the pieces
+#: quickly only in few dimensions (on an 8x8-image CNN it spends its whole budget, unclosed).
+_SEARCH_INPUTS = 16
+
 #: Budgets of the inner-bound search: "fast" is attached to every outer engine's result,
 #: "thorough" is what ``method="sample"`` runs.
 PRESETS = {
@@ -211,8 +215,9 @@ def run(
     projected gradient ascent/descent from ``starts`` points per output and direction (the best
     and some random ones; ``steps=0`` or ``starts=0``: no attack), then, with ``polish``, exact
     LP optimisation over the linear regions around the best points (default: on for
-    piecewise-linear networks with at most 64 inputs), then, where polish runs, up to
-    ``search`` seconds per output and direction of a bound-guided search: branch and bound's
+    piecewise-linear networks; with more than 64 inputs one LP from the attack's point only),
+    then, where polish runs on at most 16 inputs, up to ``search`` seconds per output and
+    direction of a bound-guided search: branch and bound's
     best-first input splitting (``bab.minimize``), whose pieces with the highest bounds are
     where it looks for witnesses. It finds extremes in linear regions too small and far from
     the best samples for local search to reach (ACAS Xu 1_1 property 3, output 4's maximum:
@@ -237,21 +242,24 @@ def run(
         expand = (1,) * len(graph.input_shape)
         w_hi = np.where(better_hi.reshape(*better_hi.shape, *expand), xs[:, :, 0], w_hi)
         w_lo = np.where(better_lo.reshape(*better_lo.shape, *expand), xs[:, :, 1], w_lo)
+    small = graph.input_size <= 64
     if polish is None:
-        polish = regions.piecewise_linear(graph) and graph.input_size <= 64
+        polish = regions.piecewise_linear(graph)
     if polish:
+        # with many inputs each LP costs a few tenths of a second: the attack's point only
+        n_starts, rounds = (_POLISH_STARTS, 6) if small else (0, 1)
         for b in range(box.n):
             for j in range(graph.output_size):
                 for sign, wit, inner in ((1.0, w_hi, inner_hi), (-1.0, w_lo, inner_lo)):
                     # extremes in tiny regions: also start from the next best samples, whose
                     # linear regions may hold a better optimum than the attack's
-                    best = np.argsort(-sign * values[b, :, j])[:_POLISH_STARTS]
+                    best = np.argsort(-sign * values[b, :, j])[:n_starts]
                     for start in [wit[b, j].copy(), *points[b, best]]:
-                        x = regions.polish(graph, box.lo[b], box.hi[b], start, j, sign)
+                        x = regions.polish(graph, box.lo[b], box.hi[b], start, j, sign, rounds)
                         v = graph.forward(x[None]).reshape(-1)[j]
                         if sign * v > sign * inner[b, j]:
                             inner[b, j], wit[b, j] = v, x
-    if polish and search > 0:
+    if polish and graph.input_size <= _SEARCH_INPUTS and search > 0:
         from . import bab  # bab builds on this module
 
         n = graph.output_size
