@@ -43,8 +43,8 @@ SPLIT_BINARIES = 64
 #: Split boxes with at most this many unstable neurons solve their pieces by the leaf policy
 #: ``bab.EARLY_LEAVES`` (exact solves from the start), wider ones by ``bab.FINE_LEAVES``. On
 #: the ACAS Xu property 3/4 boxes (86-118 unstable) that took 896 s against 1134 s with bab's
-#: default (55 of 60 directions closed against 53); on property 1 boxes (~250) early leaves slow the
-#: splitting that has to come first.
+#: default (55 of 60 directions closed against 53); on property 1 boxes (~250) early leaves
+#: slow the splitting that has to come first.
 EARLY_LEAVES_UNSTABLE = 128
 #: Absolute gap to which a split box's searches close (the exact reference's MIP gap).
 SPLIT_ATOL = 1e-6

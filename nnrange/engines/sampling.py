@@ -217,11 +217,11 @@ def run(
     LP optimisation over the linear regions around the best points (default: on for
     piecewise-linear networks; with more than 64 inputs one LP from the attack's point only),
     then, where polish runs on at most 16 inputs, up to ``search`` seconds per output and
-    direction of a bound-guided search: branch and bound's
-    best-first input splitting (``bab.minimize``), whose pieces with the highest bounds are
-    where it looks for witnesses. It finds extremes in linear regions too small and far from
-    the best samples for local search to reach (ACAS Xu 1_1 property 3, output 4's maximum:
-    0.1709 against the polished samples' 0.1705). The defaults are the "thorough" preset."""
+    direction of a bound-guided search: branch and bound's best-first input splitting
+    (``bab.minimize``), whose pieces with the highest bounds are where it looks for witnesses.
+    It finds extremes in linear regions too small and far from the best samples for local
+    search to reach (ACAS Xu 1_1 property 3, output 4's maximum: 0.1709 against the polished
+    samples' 0.1705). The defaults are the "thorough" preset."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     points = candidate_points(box, samples, corners, rng, lhs, faces)
@@ -242,41 +242,36 @@ def run(
         expand = (1,) * len(graph.input_shape)
         w_hi = np.where(better_hi.reshape(*better_hi.shape, *expand), xs[:, :, 0], w_hi)
         w_lo = np.where(better_lo.reshape(*better_lo.shape, *expand), xs[:, :, 1], w_lo)
-    small = graph.input_size <= 64
     if polish is None:
         polish = regions.piecewise_linear(graph)
     if polish:
-        # with many inputs each LP costs a few tenths of a second: the attack's point only
-        n_starts, rounds = (_POLISH_STARTS, 6) if small else (0, 1)
-        for b in range(box.n):
-            for j in range(graph.output_size):
-                for sign, wit, inner in ((1.0, w_hi, inner_hi), (-1.0, w_lo, inner_lo)):
-                    # extremes in tiny regions: also start from the next best samples, whose
-                    # linear regions may hold a better optimum than the attack's
-                    best = np.argsort(-sign * values[b, :, j])[:n_starts]
-                    for start in [wit[b, j].copy(), *points[b, best]]:
-                        x = regions.polish(graph, box.lo[b], box.hi[b], start, j, sign, rounds)
-                        v = graph.forward(x[None]).reshape(-1)[j]
-                        if sign * v > sign * inner[b, j]:
-                            inner[b, j], wit[b, j] = v, x
-    if polish and graph.input_size <= _SEARCH_INPUTS and search > 0:
         from . import bab  # bab builds on this module
 
+        # with many inputs each LP costs a few tenths of a second: the attack's point only
+        n_starts, rounds = (_POLISH_STARTS, 6) if graph.input_size <= 64 else (0, 1)
+        guided = search if graph.input_size <= _SEARCH_INPUTS else 0.0
         n = graph.output_size
         for b in range(box.n):
             for j in range(n):
                 for sign, wit, inner in ((1.0, w_hi, inner_hi), (-1.0, w_lo, inner_lo)):
-                    found = bab.minimize(
-                        graph,
-                        box.lo[b],
-                        box.hi[b],
-                        -sign * np.eye(n)[j],
-                        time_limit=search,
-                        seed=seed,
-                    ).witness
-                    v = graph.forward(found[None]).reshape(-1)[j]
-                    if sign * v > sign * inner[b, j]:
-                        inner[b, j], wit[b, j] = v, found
+                    # extremes in tiny regions: also start from the next best samples, whose
+                    # linear regions may hold a better optimum than the attack's
+                    best = np.argsort(-sign * values[b, :, j])[:n_starts]
+                    found = [
+                        regions.polish(graph, box.lo[b], box.hi[b], start, j, sign, rounds)
+                        for start in [wit[b, j].copy(), *points[b, best]]
+                    ]
+                    if guided > 0:
+                        weight = -sign * np.eye(n)[j]
+                        found.append(
+                            bab.minimize(
+                                graph, box.lo[b], box.hi[b], weight, time_limit=guided, seed=seed
+                            ).witness
+                        )
+                    for x in found:
+                        v = graph.forward(x[None]).reshape(-1)[j]
+                        if sign * v > sign * inner[b, j]:
+                            inner[b, j], wit[b, j] = v, x
     return BoundsResult(
         n_boxes=box.n,
         n_outputs=graph.output_size,

@@ -122,6 +122,14 @@ def _select(cols: np.ndarray, n_cols: int, coef=1.0) -> sp.csr_matrix:
     return sp.csr_matrix((data, (np.arange(n), cols)), shape=(n, n_cols))
 
 
+def _merge(m: sp.csr_matrix, keep: np.ndarray, rows, cols, n_cols: int) -> sp.csr_matrix:
+    """The rows of ``m`` where ``keep``, zero rows elsewhere, plus a 1 at each ``(rows[i],
+    cols[i])`` (a neuron that is now its own column)."""
+    kept = sp.diags(keep.astype(np.float64)) @ _widen(m, n_cols)
+    unit = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(m.shape[0], n_cols))
+    return (kept + unit).tocsr()
+
+
 def _sum_forms(parts: list[tuple[float, Form]], n_cols: int) -> Form:
     m = sp.csr_matrix((parts[0][1][0].shape[0], n_cols))
     c = np.zeros(m.shape[0])
@@ -276,12 +284,10 @@ class Encoding:
         cols = np.full(n, -1)
         cols[idx] = new
         n_cols = self.model.n_cols
-        chosen = sp.csr_matrix((np.ones(k), (idx, new)), shape=(n, n_cols))
         if k < n:
-            m = sp.diags((~own).astype(np.float64)) @ _widen(m, n_cols) + chosen
-            form = (m.tocsr(), np.where(own, 0.0, c))
+            form = (_merge(m, ~own, idx, new, n_cols), np.where(own, 0.0, c))
         else:
-            form = (chosen, np.zeros(n))
+            form = (_select(new, n_cols), np.zeros(n))
         self.forms[name] = form
         if self.tightener is not None and need[idx].any():
             lo[idx], hi[idx] = self.tightener(self, new, lo[idx], hi[idx], need[idx])
@@ -336,13 +342,10 @@ class Encoding:
             v[bs] = (zz >= 0).astype(np.float64)
 
         self.fills.append(fill)
-        n = t.cols.size
         fm, fc = t.form
-        m = sp.diags(active.astype(np.float64)) @ _widen(fm, model.n_cols) + sp.csr_matrix(
-            (np.ones(k), (idx, ys)), shape=(n, model.n_cols)
-        )
+        m = _merge(fm, active, idx, ys, model.n_cols)
         c = np.where(active, fc - shift, 0.0)
-        return (m.tocsr(), c), binaries
+        return (m, c), binaries
 
     def _leaky(self, node: LeakyRelu) -> None:
         t = self.tensors[node.inputs[0]]
