@@ -23,6 +23,7 @@ from ..box import Box
 from ..errors import EngineError
 from ..graph import Graph, with_objective
 from ..milp import Encoding, HighsSolver, LpTightener, make_solver, unsupported_reason
+from ..milp.encoding import nonzeros
 from ..milp.solving import Outcome
 from ..relax import unstable_counts
 from ..result import BoundsResult, Status
@@ -545,11 +546,11 @@ def solve_minmax(
     m, c = enc.output
     k = m.shape[0]
     t = int(enc.model.add_cols(np.array([-np.inf]), np.array([np.inf]))[0])
-    coo = m.tocoo()
+    rows, cols, vals = nonzeros(m)
     enc.model.add_rows(
-        np.concatenate([coo.row, np.arange(k)]),
-        np.concatenate([coo.col, np.full(k, t)]),
-        np.concatenate([coo.data, -np.ones(k)]),
+        np.concatenate([rows, np.arange(k)]),
+        np.concatenate([cols, np.full(k, t)]),
+        np.concatenate([vals, -np.ones(k)]),
         np.full(k, -np.inf),
         -np.asarray(c, dtype=np.float64),
     )

@@ -8,7 +8,9 @@ floating point, optionally tightened by LPs). In compact mode (the default for i
 most ``COMPACT_INPUTS`` values) only the neurons whose relaxation is in doubt get columns when
 every consumer is a ReLU, LeakyReLU or Clip; the others stay affine forms over earlier columns.
 On a small input-split piece of ACAS Xu with 20 of 300 neurons unstable that makes the model a
-tenth of the size and an exact solve 2.5x faster. The LP relaxation loses the substituted
+tenth of the size and an exact solve 2.5x faster. Compact forms, products of dense weight
+matrices over a few dozen columns, are kept as dense arrays (sparse ones otherwise): scipy's
+per-operation overhead was two thirds of such a solve (14 ms -> 9 ms). The LP relaxation loses the substituted
 neurons' bounds (implied for every input of the box, so the MILP is unchanged) and can be a
 little looser; keeping them as rows cost more time than they saved. Then, per neuron:
 
@@ -53,7 +55,8 @@ COMPACT_INPUTS = 64
 #: Largest dense block (in float64 values) materialised per call of ``node.linear``.
 _BLOCK_VALUES = 2_000_000
 
-Form = tuple[sp.csr_matrix, np.ndarray]
+Matrix = sp.csr_matrix | np.ndarray
+Form = tuple[Matrix, np.ndarray]
 Fill = Callable[[np.ndarray, dict], None]
 #: ``tightener(encoding, cols, lo, hi, need) -> (lo, hi)``: tighter bounds of new columns.
 Tightener = Callable[["Encoding", np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple]
@@ -115,28 +118,22 @@ def pad_bounds(lo, hi, pad_abs: float = PAD_ABS, pad_rel: float = PAD_REL):
     return lo - (pad_abs + pad_rel * np.abs(lo)), hi + (pad_abs + pad_rel * np.abs(hi))
 
 
-def _select(cols: np.ndarray, n_cols: int, coef=1.0) -> sp.csr_matrix:
-    """Rows picking one column each (coefficient ``coef``)."""
-    n = cols.size
-    data = np.broadcast_to(np.asarray(coef, dtype=np.float64), (n,)).copy()
-    return sp.csr_matrix((data, (np.arange(n), cols)), shape=(n, n_cols))
+def _fit(m: Matrix, n_cols: int) -> Matrix:
+    """``m`` seen with ``n_cols`` columns (appended columns are 0), dense or sparse alike."""
+    if sp.issparse(m):
+        return _widen(m, n_cols)
+    if m.shape[1] == n_cols:
+        return m
+    return np.pad(m, ((0, 0), (0, n_cols - m.shape[1])))
 
 
-def _merge(m: sp.csr_matrix, keep: np.ndarray, rows, cols, n_cols: int) -> sp.csr_matrix:
-    """The rows of ``m`` where ``keep``, zero rows elsewhere, plus a 1 at each ``(rows[i],
-    cols[i])`` (a neuron that is now its own column)."""
-    kept = sp.diags(keep.astype(np.float64)) @ _widen(m, n_cols)
-    unit = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(m.shape[0], n_cols))
-    return (kept + unit).tocsr()
-
-
-def _sum_forms(parts: list[tuple[float, Form]], n_cols: int) -> Form:
-    m = sp.csr_matrix((parts[0][1][0].shape[0], n_cols))
-    c = np.zeros(m.shape[0])
-    for w, (mi, ci) in parts:
-        m = m + w * _widen(mi, n_cols)
-        c = c + w * ci
-    return m.tocsr(), c
+def nonzeros(m: Matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and values of the nonzeros of ``m``."""
+    if sp.issparse(m):
+        coo = m.tocoo()
+        return coo.row, coo.col, coo.data
+    rows, cols = np.nonzero(m)
+    return rows, cols, m[rows, cols]
 
 
 @dataclass
@@ -183,6 +180,8 @@ class Encoding:
         self.tightener = tightener
         self.pad = (pad_abs, pad_rel)
         self.compact = graph.input_size <= COMPACT_INPUTS if compact is None else compact
+        # compact forms are products of dense weight matrices: sparse storage only costs time
+        self.dense = self.compact
         self.model = Model()
         self.fills: list[Fill] = []
         self.tensors: dict[str, TensorVars] = {}
@@ -191,7 +190,7 @@ class Encoding:
         self.input_cols = self.model.add_cols(self.lo, self.hi)
         self.fills.append(lambda v, f: v.__setitem__(self.input_cols, f["__x__"]))
         self.forms[graph.input_name] = (
-            _select(self.input_cols, self.model.n_cols),
+            self._select(self.input_cols),
             np.zeros(self.input_cols.size),
         )
         self.tensors[graph.input_name] = TensorVars(
@@ -216,7 +215,7 @@ class Encoding:
             else:
                 self._relaxed_interval(node)
         m, c = self.forms[graph.output]
-        self.output = (_widen(m, self.model.n_cols), c)
+        self.output = (_fit(m, self.model.n_cols), c)
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -226,7 +225,7 @@ class Encoding:
     def objective(self, row: np.ndarray) -> tuple[np.ndarray, float]:
         """Column costs and constant of ``row . y`` (``row`` over the flattened outputs)."""
         m, c = self.output
-        m = _widen(m, self.model.n_cols)
+        m = _fit(m, self.model.n_cols)
         row = np.asarray(row, dtype=np.float64).reshape(-1)
         return np.asarray(m.T @ row).reshape(-1), float(row @ c)
 
@@ -245,17 +244,53 @@ class Encoding:
         x = np.asarray(col_values, dtype=np.float64)[self.input_cols]
         return np.clip(x, self.lo, self.hi).reshape(self.graph.input_shape)
 
+    # ------------------------------------------------------------------ form algebra
+    def _unit(self, rows, cols, n_rows: int) -> Matrix:
+        """``n_rows`` rows over the model's columns with a 1 at each ``(rows[i], cols[i])``."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        data = np.ones(rows.size)
+        if not self.dense:
+            return sp.csr_matrix((data, (rows, cols)), shape=(n_rows, self.model.n_cols))
+        m = np.zeros((n_rows, self.model.n_cols))
+        m[rows, cols] = data  # every use has distinct positions
+        return m
+
+    def _zeros(self, n_rows: int) -> Matrix:
+        return self._unit([], [], n_rows)
+
+    def _select(self, cols: np.ndarray) -> Matrix:
+        """Rows picking one column each."""
+        return self._unit(np.arange(cols.size), cols, cols.size)
+
+    def _merge(self, m: Matrix, keep: np.ndarray, rows, cols) -> Matrix:
+        """The rows of ``m`` where ``keep``, zero rows elsewhere, plus a 1 at each ``(rows[i],
+        cols[i])`` (a neuron that is now its own column)."""
+        m = _fit(m, self.model.n_cols)
+        keep = keep.astype(np.float64)
+        kept = keep[:, None] * m if self.dense else sp.diags(keep) @ m
+        merged = kept + self._unit(rows, cols, m.shape[0])
+        return merged if self.dense else merged.tocsr()
+
+    def _sum_forms(self, parts: list[tuple[float, Form]]) -> Form:
+        n_cols = self.model.n_cols
+        m = self._zeros(parts[0][1][0].shape[0])
+        c = np.zeros(m.shape[0])
+        for w, (mi, ci) in parts:
+            m = m + w * _fit(mi, n_cols)
+            c = c + w * ci
+        return (m if self.dense else m.tocsr()), c
+
     # ------------------------------------------------------------------ node encoders
     def _linear(self, node: LinearNode) -> None:
         mats, const = linear_matrices(node)
         n = self.model.n_cols
-        m = sp.csr_matrix((node.out_size, n))
+        m = self._zeros(node.out_size)
         c = const.copy()
         for t, src in zip(mats, node.inputs, strict=True):
             ms, cs = self.forms[src]
-            m = m + t @ _widen(ms, n)
+            m = m + t @ _fit(ms, n)
             c = c + t @ cs
-        self.forms[node.name] = (m.tocsr(), c)
+        self.forms[node.name] = (m if self.dense else m.tocsr(), c)
 
     def _materialize(self, name: str) -> None:
         """Give tensor ``name`` bounded columns (equalities to its affine form): every neuron,
@@ -270,11 +305,11 @@ class Encoding:
         idx = np.flatnonzero(own)
         new = self.model.add_cols(lo[idx], hi[idx])
         n, k = lo.size, idx.size
-        sub = m[idx].tocoo()
+        sub_rows, sub_cols, sub_vals = nonzeros(m[idx])
         self.model.add_rows(
-            np.concatenate([np.arange(k), sub.row]),
-            np.concatenate([new, sub.col]),
-            np.concatenate([np.ones(k), -sub.data]),
+            np.concatenate([np.arange(k), sub_rows]),
+            np.concatenate([new, sub_cols]),
+            np.concatenate([np.ones(k), -sub_vals]),
             c[idx],
             c[idx],
         )
@@ -283,11 +318,10 @@ class Encoding:
         )
         cols = np.full(n, -1)
         cols[idx] = new
-        n_cols = self.model.n_cols
         if k < n:
-            form = (_merge(m, ~own, idx, new, n_cols), np.where(own, 0.0, c))
+            form = (self._merge(m, ~own, idx, new), np.where(own, 0.0, c))
         else:
-            form = (_select(new, n_cols), np.zeros(n))
+            form = (self._select(new), np.zeros(n))
         self.forms[name] = form
         if self.tightener is not None and need[idx].any():
             lo[idx], hi[idx] = self.tightener(self, new, lo[idx], hi[idx], need[idx])
@@ -343,7 +377,7 @@ class Encoding:
 
         self.fills.append(fill)
         fm, fc = t.form
-        m = _merge(fm, active, idx, ys, model.n_cols)
+        m = self._merge(fm, active, idx, ys)
         c = np.where(active, fc - shift, 0.0)
         return (m, c), binaries
 
@@ -352,7 +386,7 @@ class Encoding:
         relu, _ = self._relu(t, 0.0)
         ident = t.form
         a = node.alpha
-        self.forms[node.name] = _sum_forms([(a, ident), (1.0 - a, relu)], self.model.n_cols)
+        self.forms[node.name] = self._sum_forms([(a, ident), (1.0 - a, relu)])
 
     def _clip(self, node: Clip) -> None:
         t = self.tensors[node.inputs[0]]
@@ -362,7 +396,7 @@ class Encoding:
         b_low = b_high = None
         if np.isfinite(node.low):
             low_part, b_low = self._relu(t, node.low)
-            parts += [(1.0, (sp.csr_matrix((n, 1)), np.full(n, node.low))), (1.0, low_part)]
+            parts += [(1.0, (self._zeros(n), np.full(n, node.low))), (1.0, low_part)]
         else:
             parts.append((1.0, ident))
         if np.isfinite(node.high):
@@ -380,7 +414,7 @@ class Encoding:
                 np.full(k, -np.inf),
                 np.zeros(k),
             )
-        self.forms[node.name] = _sum_forms(parts, self.model.n_cols)
+        self.forms[node.name] = self._sum_forms(parts)
 
     def _maxpool(self, node: MaxPool) -> None:
         t = self.tensors[node.inputs[0]]
@@ -435,10 +469,7 @@ class Encoding:
                 v[bs[int(vals.argmax())]] = 1.0
 
         self.fills.append(fill)
-        m = sp.csr_matrix(
-            (np.ones(len(out_rows)), (out_rows, out_cols)), shape=(n_out, model.n_cols)
-        )
-        self.forms[node.name] = (m, np.zeros(n_out))
+        self.forms[node.name] = (self._unit(out_rows, out_cols, n_out), np.zeros(n_out))
 
     def _relaxed_activation(self, node: Node) -> None:
         """Sound linear relaxation (the one CROWN uses) between the output's interval bounds."""
@@ -460,7 +491,7 @@ class Encoding:
             np.concatenate([np.full(k, np.inf), ub]),
         )
         self.fills.append(lambda v, f, ys=ys, name=node.name: v.__setitem__(ys, f[name].ravel()))
-        self.forms[node.name] = (_select(ys, self.model.n_cols), np.zeros(k))
+        self.forms[node.name] = (self._select(ys), np.zeros(k))
 
     def _relaxed_interval(self, node: Node) -> None:
         """A node without a linear relaxation: its output interval only."""
@@ -470,4 +501,4 @@ class Encoding:
         out_lo, out_hi = pad_bounds(np.ravel(out_lo), np.ravel(out_hi), *self.pad)
         ys = self.model.add_cols(out_lo, out_hi)
         self.fills.append(lambda v, f, ys=ys, name=node.name: v.__setitem__(ys, f[name].ravel()))
-        self.forms[node.name] = (_select(ys, self.model.n_cols), np.zeros(ys.size))
+        self.forms[node.name] = (self._select(ys), np.zeros(ys.size))

@@ -20,7 +20,7 @@ class Model:
         self.col_lo = np.zeros(0)
         self.col_hi = np.zeros(0)
         self.integer = np.zeros(0, dtype=bool)
-        self._blocks: list[sp.csr_matrix] = []
+        self._blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col, value)
         self._row_lo: list[np.ndarray] = []
         self._row_hi: list[np.ndarray] = []
         self.n_rows = 0
@@ -56,29 +56,33 @@ class Model:
         hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), lo.shape).copy()
         if lo.size == 0:
             return
-        block = sp.csr_matrix(
-            (np.asarray(vals, dtype=np.float64), (np.asarray(rows), np.asarray(cols))),
-            shape=(lo.size, self.n_cols),
-        )
-        block.sum_duplicates()
-        self._blocks.append(block)
+        # triplets until a solver asks: one sparse matrix per request, not per call
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1) + self.n_rows
+        cols = np.asarray(cols, dtype=np.int64).reshape(-1)
+        self._blocks.append((rows, cols, np.asarray(vals, dtype=np.float64).reshape(-1)))
         self._row_lo.append(lo)
         self._row_hi.append(hi)
         self.n_rows += lo.size
 
     def rows(self, start: int = 0) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         """Rows from ``start`` on: ``(A, lo, hi)`` with ``A`` as wide as the model."""
-        blocks, los, his, seen = [], [], [], 0
+        parts, los, his, seen = [], [], [], 0
         for block, lo, hi in zip(self._blocks, self._row_lo, self._row_hi, strict=True):
-            if seen + block.shape[0] > start:
+            if seen + lo.size > start:
                 skip = max(0, start - seen)
-                blocks.append(_widen(block[skip:], self.n_cols))
+                parts.append(block)
                 los.append(lo[skip:])
                 his.append(hi[skip:])
-            seen += block.shape[0]
-        if not blocks:
+            seen += lo.size
+        if not parts:
             return sp.csr_matrix((0, self.n_cols)), np.zeros(0), np.zeros(0)
-        return sp.vstack(blocks, format="csr"), np.concatenate(los), np.concatenate(his)
+        rows, cols, vals = (np.concatenate(p) for p in zip(*parts, strict=True))
+        take = rows >= start
+        a = sp.csr_matrix(
+            (vals[take], (rows[take] - start, cols[take])), shape=(self.n_rows - start, self.n_cols)
+        )
+        a.sum_duplicates()
+        return a, np.concatenate(los), np.concatenate(his)
 
     def to_pulp(self, name: str = "nnrange_milp"):
         """The same model as a ``pulp.LpProblem`` (minimisation, zero objective) and its
