@@ -10,9 +10,9 @@ every consumer is a ReLU, LeakyReLU or Clip; the others stay affine forms over e
 On a small input-split piece of ACAS Xu with 20 of 300 neurons unstable that makes the model a
 tenth of the size and an exact solve 2.5x faster. Compact forms, products of dense weight
 matrices over a few dozen columns, are kept as dense arrays (sparse ones otherwise): scipy's
-per-operation overhead was two thirds of such a solve (14 ms -> 9 ms). The LP relaxation loses the substituted
-neurons' bounds (implied for every input of the box, so the MILP is unchanged) and can be a
-little looser; keeping them as rows cost more time than they saved. Then, per neuron:
+per-operation overhead was two thirds of such a solve (14 ms -> 9 ms). The LP relaxation loses
+the substituted neurons' bounds (implied for every input of the box, so the MILP is unchanged)
+and can be a little looser; keeping them as rows cost more time than they saved. Per neuron:
 
 - ReLU: stable neurons need nothing (``y = z`` or ``y = 0``); unstable ones (``l < 0 < u``) get
   ``y`` in ``[0, u]`` and a binary ``a`` with ``y >= z``, ``y <= u a``, ``y <= z - l (1 - a)``.
