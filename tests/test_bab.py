@@ -431,3 +431,23 @@ def test_alpha_refinement_of_pieces_is_sound_and_never_looser_than_crown(seed):
         vals = obj.forward(x).reshape(len(x), -1).max(axis=1)
         assert np.all(vals >= alpha_lb[i] - 1e-9)
     assert np.all(crown_lb >= (-up).max(axis=1) - 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_searches_with_alpha_refinement_from_the_start_stay_exact(seed, monkeypatch):
+    """With the alpha refinement on from the first batch, a max-of-rows search still reaches
+    the brute-force minimum and proves nothing above it, and a property just below it holds."""
+    from test_milp import brute_force, relu_net
+
+    monkeypatch.setattr(bab, "ALPHA_AFTER", 0.0)
+    rng = np.random.default_rng(80 + seed)
+    g = relu_net(rng, 2, (6, 5), 3)
+    lo, hi = -np.ones(2), np.ones(2)
+    _, exact = brute_force(g, lo, hi, None, minmax=True)
+    eye = np.eye(3)
+    none = bab.Leaves(unstable=0, root=0.0)  # splitting and alpha only
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), atol=1e-6, time_limit=60, leaves=none)
+    assert s.status is Status.OK
+    assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-5
+    s = bab.minimize(g, lo, hi, eye, np.zeros(3), target=exact - 1e-3, leaves=none)
+    assert s.status is Status.OK and exact - 1e-3 < s.lower <= exact + 1e-9

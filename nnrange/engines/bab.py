@@ -216,10 +216,10 @@ def _earned_share(tried: int, proved: int, share: float, max_share: float) -> fl
 #: 0: none), those nearest the cut first, for as long as their earned share of the time allows
 #: (``ALPHA_SHARE``). On ACAS Xu 4_2 property 2 (y0 never the largest, by a margin of 0.001)
 #: ten steps prove 40% of such children at 3 to 7 CROWN bounds' cost; with them that property
-#: and 3_3's are proved in 49 s and 36 s (2 workers), undecided at 116 s before, while the
-#: other 184 VNN-COMP instances take as long as before (151 s vs 154 s at 30 s caps). On the
-#: one-row range searches of property 1 the gain is small (2_1 output 0's maximum: gap at
-#: 60 s 0.0043 instead of 0.0047).
+#: and 3_3's are proved in 46 s each (2 workers), undecided at 116 s before, while the other
+#: 184 VNN-COMP instances take as long as before (154 s against 151 s at 30 s caps). On
+#: one-row range searches it prunes fewer pieces (2_1 property 1 output 0's maximum: 6300
+#: open at 60 s instead of 8500).
 ALPHA_STEPS = 10
 #: Their share of the search's time at a success rate of one in two (``_earned_share``), from
 #: this many seconds into the search on (searches that close sooner stay as they were, and do
