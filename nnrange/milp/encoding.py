@@ -180,8 +180,9 @@ class Encoding:
         self.tightener = tightener
         self.pad = (pad_abs, pad_rel)
         self.compact = graph.input_size <= COMPACT_INPUTS if compact is None else compact
-        # compact forms are products of dense weight matrices: sparse storage only costs time
-        self.dense = self.compact
+        # compact forms on few inputs are products of dense weight matrices over a few dozen
+        # columns: sparse storage only costs time there
+        self.dense = self.compact and graph.input_size <= COMPACT_INPUTS
         self.model = Model()
         self.fills: list[Fill] = []
         self.tensors: dict[str, TensorVars] = {}
