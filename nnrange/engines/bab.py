@@ -494,7 +494,7 @@ def minimize(
     if leaves is None:
         leaves = RELU_LEAVES if relu else Leaves()
     weight = np.atleast_2d(np.asarray(weight, dtype=np.float64))
-    rows = len(weight)  # the objective's own rows, before any convex mixes
+    own_rows = len(weight)  # the objective's own rows, before any convex mixes
     bias = np.zeros(len(weight)) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if combine and len(weight) > 1:
         # g >= any convex combination of its rows, and bounding a combination directly keeps
@@ -710,7 +710,7 @@ def minimize(
                 t_alpha = time.perf_counter()
                 c_lb[sel] = np.maximum(
                     c_lb[sel],
-                    _alpha_lower(obj, c_lo[sel], c_hi[sel], c_known, sel, rows, alpha_steps),
+                    _alpha_lower(obj, c_lo[sel], c_hi[sel], c_known, sel, own_rows, alpha_steps),
                 )
                 alpha_seconds += time.perf_counter() - t_alpha
                 alpha_tried += sel.size
