@@ -249,11 +249,11 @@ class Encoding:
     def _unit(self, rows, cols, n_rows: int) -> Matrix:
         """``n_rows`` rows over the model's columns with a 1 at each ``(rows[i], cols[i])``."""
         rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
-        data = np.ones(rows.size)
         if not self.dense:
-            return sp.csr_matrix((data, (rows, cols)), shape=(n_rows, self.model.n_cols))
+            ones = np.ones(rows.size)
+            return sp.csr_matrix((ones, (rows, cols)), shape=(n_rows, self.model.n_cols))
         m = np.zeros((n_rows, self.model.n_cols))
-        m[rows, cols] = data  # every use has distinct positions
+        m[rows, cols] = 1.0  # every use has distinct positions
         return m
 
     def _zeros(self, n_rows: int) -> Matrix:

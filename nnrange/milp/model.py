@@ -78,10 +78,10 @@ class Model:
             return sp.csr_matrix((0, self.n_cols)), np.zeros(0), np.zeros(0)
         rows, cols, vals = (np.concatenate(p) for p in zip(*parts, strict=True))
         take = rows >= start
+        # conversion from triplets sums duplicate entries
         a = sp.csr_matrix(
             (vals[take], (rows[take] - start, cols[take])), shape=(self.n_rows - start, self.n_cols)
         )
-        a.sum_duplicates()
         return a, np.concatenate(los), np.concatenate(his)
 
     def to_pulp(self, name: str = "nnrange_milp"):
