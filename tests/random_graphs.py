@@ -34,6 +34,7 @@ from nnrange.graph import (
 ACTIVATIONS = {
     "relu": lambda n, i: Relu(n, [i]),
     "leaky_relu": lambda n, i: LeakyRelu(n, [i], 0.1),
+    "leaky_relu_concave": lambda n, i: LeakyRelu(n, [i], 1.7),
     "sigmoid": lambda n, i: Sigmoid(n, [i]),
     "tanh": lambda n, i: Tanh(n, [i]),
     "softplus": lambda n, i: Softplus(n, [i]),

@@ -44,11 +44,14 @@ def activation_relaxation(node: ActivationNode, l, u, lower_slope=None) -> Relax
 
 
 def alpha_range(node: ActivationNode) -> tuple[float, float] | None:
-    """The interval of sound optimisable slopes for unstable neurons, or None if none."""
+    """The interval of sound slopes for the lower line of unstable neurons (the line through
+    the origin), or None if the lower line has nothing to optimise. A LeakyReLU with alpha > 1
+    is concave: its line through the origin is the *upper* one and its lower line the chord, so
+    it has none."""
     if isinstance(node, Relu):
         return (0.0, 1.0)
-    if isinstance(node, LeakyRelu):
-        return (min(node.alpha, 1.0), max(node.alpha, 1.0))
+    if isinstance(node, LeakyRelu) and node.alpha <= 1:
+        return (node.alpha, 1.0)
     return None
 
 
