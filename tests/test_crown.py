@@ -17,6 +17,7 @@ import nnrange
 from nnrange import Box
 from nnrange.engines import alpha_crown, crown, ibp, sampling
 from nnrange.graph import Dense, Graph, Relu
+from nnrange.relax import activation_relaxation, alpha_range
 
 FAST_ALPHA = {"iterations": 5}
 
@@ -310,3 +311,54 @@ def test_alpha_crown_never_looser_than_crown_when_intermediate_bounds_tighten():
     lo, hi = random_box(rng, g, 0.5, 0.0)
     r_crown, r_alpha = _check_engines(g, lo, hi, 19367)
     assert np.any(r_alpha.width < r_crown.width - 1e-3)  # and still tighter where it can be
+
+
+def test_two_slope_pass_takes_zero_slope_where_it_is_tighter_hand_computed():
+    # z = -relu(x) on x in [-1, 2]: its maximum is 0. CROWN's adaptive lower line for the ReLU
+    # (u = 2 > -l = 1: slope 1) gives relu >= x, so z <= -x <= 1; the zero-slope line relu >= 0
+    # gives z <= 0, exact. The two-slope pass must return the better one and its linear bound.
+    nodes = [Dense("h", ["x"], np.array([[1.0]])), Relu("r", ["h"]), Dense("z", ["r"], [[-1.0]])]
+    g = Graph("x", (1,), nodes, "z")
+    state, _ = crown.compute_state(g, np.array([[-1.0]]), np.array([[2.0]]))
+    plain, _, _ = crown.backward_upper(state, "z", (1.0,), entries=np.array([0]))
+    best, a_x, bias = crown.upper_two_slopes(state, "z", (1.0,), np.array([0]))
+    assert plain[0, 0] == pytest.approx(1.0)
+    assert best[0, 0] == pytest.approx(0.0) and a_x[0, 0, 0] == 0 and bias[0, 0] == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_two_slope_pass_is_the_better_of_two_single_slope_passes(seed):
+    # independent of the stacked pass: the second relaxation is rebuilt through the relaxation
+    # module's own slope override (low end of every unstable neuron's range), on three boxes
+    rng = np.random.default_rng(seed)
+    acts = [["relu"], ["leaky_relu"], ["relu", "tanh"]][seed % 3]
+    g = random_mlp(rng, activations=acts) if seed % 2 else random_cnn(rng, activations=acts)
+    boxes = [random_box(rng, g, 1.0) for _ in range(3)]
+    lo, hi = np.stack([b[0] for b in boxes]), np.stack([b[1] for b in boxes])
+    state, _ = crown.compute_state(g, lo, hi)
+    second = dict(state.relax)
+    for node in g:
+        rng_a = alpha_range(node) if node.kind == "activation" else None
+        if rng_a is not None:
+            l_in, u_in = state.bounds[node.inputs[0]]
+            slope = np.full(l_in.shape, rng_a[0])
+            second[node.name] = tuple(
+                v[:, None] for v in activation_relaxation(node, l_in, u_in, lower_slope=slope)
+            )
+    for target in [n.name for n in g if n.kind == "linear"]:
+        size = int(np.prod(g.shapes[target]))
+        rows = np.sort(rng.choice(size, size=min(size, 4), replace=False))
+        first = crown.backward_upper(state, target, crown.PLUS_MINUS, entries=rows)
+        saved, state.relax = state.relax, second
+        state.lines = {}
+        other = crown.backward_upper(state, target, crown.PLUS_MINUS, entries=rows)
+        state.relax, state.lines = saved, {}
+        got = crown.upper_two_slopes(state, target, crown.PLUS_MINUS, rows)
+        np.testing.assert_allclose(got[0], np.minimum(first[0], other[0]), rtol=1e-12, atol=1e-12)
+        # the returned linear bound is the one of the chosen slope set, and gives the bound
+        pick = other[0] < first[0]
+        for i, (f, o) in enumerate(zip(first[1:], other[1:], strict=True)):
+            shape = pick.shape + (1,) * (f.ndim - 2)
+            np.testing.assert_allclose(
+                got[1 + i], np.where(pick.reshape(shape), o, f), rtol=1e-12, atol=1e-12
+            )

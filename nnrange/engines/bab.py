@@ -79,8 +79,12 @@ def _bound(
     )
     n, k = len(lo), obj.output_size
     # only lower bounds are needed: bound -row from above, half an output_bounds call
-    record = {} if relu else None
-    up, a_x, _ = crown.backward_upper(state, obj.output, crown.MINUS, record, entries=np.arange(k))
+    if relu:  # its split scores read the coefficients of one slope choice
+        record: dict | None = {}
+        up, a_x, _ = crown.backward_upper(state, obj.output, crown.MINUS, record, np.arange(k))
+    else:
+        record = None
+        up, a_x, _ = crown.upper_two_slopes(state, obj.output, crown.MINUS, np.arange(k))
     lower = np.maximum(-up, state.bounds[obj.output][0].reshape(n, k))
     best_row = lower.argmax(axis=1)
     lb = lower.max(axis=1)

@@ -9,7 +9,9 @@ linear function ``A x + b`` is maximised over the box exactly. Lower bounds are 
 
 Intermediate bounds: before an activation (or pooling/softmax) node is relaxed, its input is
 bounded by the same back-substitution (full CROWN), only for the neurons whose relaxation is not
-already exact under the current bounds, and intersected with interval bounds.
+already exact under the current bounds, and intersected with interval bounds. Each bound (and
+each output bound) is the better of two lower-slope choices for unstable ReLU-family neurons,
+computed in one pass (``upper_two_slopes``); textbook mode keeps the adaptive slopes only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from ..box import Box
 from ..graph import Graph, MaxPool
 from ..graph.core import LinearNode, Node
-from ..relax import activation_relaxation, inexact, unstable
+from ..relax import activation_relaxation, alpha_range, inexact, unstable
 from ..relax.pooling import maxpool_backward, maxpool_relaxation
 from ..result import BoundsResult
 
@@ -101,6 +103,10 @@ class State:
     #: activations whose lower line has a nonzero intercept somewhere (never ReLU's)
     lower_offset: set[str] = field(default_factory=set)
     lines: dict[str, tuple] = field(default_factory=dict)  # ``_lines`` cache
+    #: ReLU-family activations where the adaptive lower slope of some unstable neuron is not
+    #: the low end of its sound range (0 for ReLU): the relaxation with both slope sets
+    #: stacked, ``(B, 2, 1, *shape)``, for ``upper_two_slopes``
+    second_slopes: dict[str, tuple] = field(default_factory=dict)
 
     def __post_init__(self):
         b = self.lo.shape[0]
@@ -188,9 +194,15 @@ def backward_upper(
             bias += (pos.reshape(b, k, -1) @ up_col)[..., 0]
             if lo_col is not None:
                 bias += (a.reshape(b, k, -1) @ lo_col)[..., 0]
+            blocks = ls.ndim > a.ndim  # a set of slopes per block of rows (upper_two_slopes)
+            if blocks:
+                a = a.reshape(b, ls.shape[1], k // ls.shape[1], *a.shape[2:])
+                pos = pos.reshape(a.shape)
             pos *= gap
             grad = a * ls
             grad += pos
+            if blocks:
+                grad = grad.reshape(b, k, *g.shapes[src])
         elif isinstance(node, MaxPool):
             grad, extra = maxpool_backward(node, rel, a)
             bias += extra
@@ -224,7 +236,8 @@ def _lines(state: State, name: str, rel):
     slope, the slope gap ``us - ls``, and intercept columns ``(B, n, 1)``: ``ub - lb`` and
     ``lb`` (None when the lower line passes through the origin). Cached per relaxation tuple
     (alpha-CROWN swaps in new tuples as it moves slopes)."""
-    cached = state.lines.get(name)
+    key = (name, rel[0].ndim)  # plain and two-slope relaxations are cached side by side
+    cached = state.lines.get(key)
     if cached is not None and cached[0] is rel:
         return cached[1]
     ls, lb, us, ub = rel
@@ -233,7 +246,7 @@ def _lines(state: State, name: str, rel):
         lines = (ls, us - ls, (ub - lb).reshape(b, -1, 1), lb.reshape(b, -1, 1))
     else:
         lines = (ls, us - ls, ub.reshape(b, -1, 1), None)
-    state.lines[name] = (rel, lines)
+    state.lines[key] = (rel, lines)
     return lines
 
 
@@ -259,20 +272,44 @@ def _unit_rows(signs: tuple[float, ...], m: int) -> np.ndarray:
     return rows
 
 
+def upper_two_slopes(state: State, target: str, signs: tuple, entries: np.ndarray):
+    """``backward_upper`` of the signed unit rows under two lower-slope choices at once, in one
+    pass with the rows doubled: CROWN's adaptive slopes, and the low end of the sound range
+    (0 for ReLU) for every unstable neuron. Returns, like ``backward_upper``, the better row of
+    each pair and its linear bound. Neither choice is better in general; per bounded neuron the
+    better of the two is often far tighter (ACAS Xu: mean output widths 0.26-0.87 of the
+    adaptive rule's), at about 1.4x the time."""
+    alt = [n.name for n in state.nodes_before(target) if n.name in state.second_slopes]
+    if not alt:
+        return backward_upper(state, target, signs, entries=entries)
+    b, k = row_count(state, signs, entries)
+    base = {name: state.relax[name] for name in alt}
+    try:
+        for name in alt:
+            state.relax[name] = state.second_slopes[name]
+        up, a_x, bias = backward_upper(state, target, signs + signs, entries=entries)
+    finally:
+        state.relax.update(base)
+    second = up[:, k:] < up[:, :k]
+    pick = second.reshape(b, k, *(1,) * (a_x.ndim - 2))
+    return (
+        np.where(second, up[:, k:], up[:, :k]),
+        np.where(pick, a_x[:, k:], a_x[:, :k]),
+        np.where(second, bias[:, k:], bias[:, :k]),
+    )
+
+
 def bound_rows(state: State, target: str, rows: np.ndarray):
     """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``.
     Rows are processed in chunks so the coefficient arrays stay within a memory budget."""
     b = state.n_boxes
     n = rows.size
-    chunk = max(1, _MAX_VALUES // (2 * b * _walk(state.graph).widest))
-    if n <= chunk:
-        up, _, _ = backward_upper(state, target, PLUS_MINUS, entries=rows)
-        return -up[:, n:], up[:, :n]
+    chunk = max(1, _MAX_VALUES // (4 * b * _walk(state.graph).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
         m = stop_ - start
-        up, _, _ = backward_upper(state, target, PLUS_MINUS, entries=rows[start:stop_])
+        up, _, _ = upper_two_slopes(state, target, PLUS_MINUS, rows[start:stop_])
         upper[:, start:stop_] = up[:, :m]
         lower[:, start:stop_] = -up[:, m:]
     return lower, upper
@@ -283,11 +320,19 @@ def _ordered(lo: np.ndarray, hi: np.ndarray):
     return np.minimum(lo, hi), np.maximum(lo, hi)
 
 
-def _relax_node(state: State, node: Node) -> None:
+def _relax_node(state: State, node: Node, second_slopes: bool = True) -> None:
     lo, hi = state.bounds[node.inputs[0]]
     if node.kind == "activation":
         ls, lb, us, ub = activation_relaxation(node, lo, hi)
         state.relax[node.name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
+        rng = alpha_range(node) if second_slopes else None
+        if rng is not None:
+            mask = unstable(node, lo, hi) & (ls != rng[0])
+            if mask.any():
+                both = np.empty((ls.shape[0], 2, 1, *ls.shape[1:]))
+                both[:, 0, 0] = ls
+                both[:, 1, 0] = np.where(mask, rng[0], ls)
+                state.second_slopes[node.name] = (both, lb, us[:, None, None], ub)
         if lb.any():
             state.lower_offset.add(node.name)
         out_lo, out_hi = state.bounds[node.name] = node.interval(lo, hi)
@@ -527,7 +572,7 @@ def compute_state(
                     tuple(walk.consumers[src]),
                 )
             )
-        _relax_node(state, node)
+        _relax_node(state, node, second_slopes=intersect_ibp)
         if fwd is not None:
             if node.kind == "activation":
                 fwd.activation(node, state.relax[node.name])
@@ -541,14 +586,14 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     the linear bounds they come from."""
     g = state.graph
     b, n = state.n_boxes, g.output_size
-    chunk = max(1, _MAX_VALUES // (2 * b * _walk(g).widest))
+    chunk = max(1, _MAX_VALUES // (4 * b * _walk(g).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     a_lo, a_up = np.empty((b, n, g.input_size)), np.empty((b, n, g.input_size))
     b_lo, b_up = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
         m = stop - start
-        up, a_x, bias = backward_upper(state, g.output, PLUS_MINUS, entries=np.arange(start, stop))
+        up, a_x, bias = upper_two_slopes(state, g.output, PLUS_MINUS, np.arange(start, stop))
         a_x = a_x.reshape(b, 2 * m, -1)
         upper[:, start:stop], lower[:, start:stop] = up[:, :m], -up[:, m:]
         a_up[:, start:stop], b_up[:, start:stop] = a_x[:, :m], bias[:, :m]
