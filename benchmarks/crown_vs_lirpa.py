@@ -3,7 +3,8 @@
     python benchmarks/crown_vs_lirpa.py [--repeat 5] [--only ACAS|mnist|verivital]
 
 Reads ../shared/benchmarks/reference/lirpa_bounds.json (auto_LiRPA 0.7.1 on this machine kind)
-and prints per case: mean output width and median time of each nnrange method, the reference's
+and prints per case: mean output width and median time of each nnrange method (crown-adaptive:
+crown with CROWN's adaptive slopes only, ``two_slopes=False``), the reference's
 width and time for the matching method, and the time ratio (reference / nnrange; > 1 means
 nnrange is faster). The verivital conv nets (no reference figures) are timed on their first
 property box.
@@ -29,12 +30,13 @@ METHODS = [  # nnrange method, engine options, matching reference method
     ("ibp", {}, "IBP"),
     ("crown-textbook", {"intersect_ibp": False}, "CROWN_nosparse"),
     ("crown", {}, "CROWN"),
+    ("crown-adaptive", {"two_slopes": False}, "CROWN"),
     ("alpha-crown", {}, "alpha-CROWN"),
 ]
 
 
 def _run(method, options, graph, box):
-    engine = ENGINES["crown" if method == "crown-textbook" else method]
+    engine = ENGINES["crown" if method.startswith("crown-") else method]
     return engine.run(graph, box, **options)
 
 
@@ -73,7 +75,7 @@ def main():
     with open(root / "reference" / "lirpa_bounds.json") as f:
         ref = json.load(f)
     recs = {(r["net"], r["box_id"], r["method"]): r for r in ref["records"]}
-    methods = [m for m in METHODS if m[0] in ENGINES or m[0] == "crown-textbook"]
+    methods = [m for m in METHODS if m[0] in ENGINES or m[0].startswith("crown-")]
     cases = _cases(root, ref, args.only)
     jobs = {
         (i, method): (lambda m=method, o=options, g=graph, bx=box: _run(m, o, g, bx))

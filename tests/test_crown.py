@@ -41,7 +41,9 @@ def _check_engines(graph, lo, hi, seed):
     r_crown = crown.run(graph, box)
     r_alpha = alpha_crown.run(graph, box, **FAST_ALPHA)
     _, vals = _samples(graph, box, seed=seed)
-    for r in (r_crown, r_alpha):
+    # crown in the slope mode its default does not pick for this input size is sound too
+    other = crown.run(graph, box, two_slopes=graph.input_size > crown.TWO_SLOPES_MAX_INPUTS)
+    for r in (r_crown, r_alpha, other):
         _assert_contains(r, vals)
     w_ibp, w_crown, w_alpha = (r.width for r in (r_ibp, r_crown, r_alpha))
     assert np.all(w_crown <= w_ibp + 1e-9 * (1 + np.abs(w_ibp)))
@@ -319,7 +321,7 @@ def test_two_slope_pass_takes_zero_slope_where_it_is_tighter_hand_computed():
     # gives z <= 0, exact. The two-slope pass must return the better one and its linear bound.
     nodes = [Dense("h", ["x"], np.array([[1.0]])), Relu("r", ["h"]), Dense("z", ["r"], [[-1.0]])]
     g = Graph("x", (1,), nodes, "z")
-    state, _ = crown.compute_state(g, np.array([[-1.0]]), np.array([[2.0]]))
+    state, _ = crown.compute_state(g, np.array([[-1.0]]), np.array([[2.0]]), two_slopes=True)
     plain, _, _ = crown.backward_upper(state, "z", (1.0,), entries=np.array([0]))
     best, a_x, bias = crown.upper_two_slopes(state, "z", (1.0,), np.array([0]))
     assert plain[0, 0] == pytest.approx(1.0)
@@ -335,7 +337,7 @@ def test_two_slope_pass_is_the_better_of_two_single_slope_passes(seed):
     g = random_mlp(rng, activations=acts) if seed % 2 else random_cnn(rng, activations=acts)
     boxes = [random_box(rng, g, 1.0) for _ in range(3)]
     lo, hi = np.stack([b[0] for b in boxes]), np.stack([b[1] for b in boxes])
-    state, _ = crown.compute_state(g, lo, hi)
+    state, _ = crown.compute_state(g, lo, hi, two_slopes=True)
     second = dict(state.relax)
     for node in g:
         rng_a = alpha_range(node) if node.kind == "activation" else None

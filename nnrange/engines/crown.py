@@ -9,9 +9,10 @@ linear function ``A x + b`` is maximised over the box exactly. Lower bounds are 
 
 Intermediate bounds: before an activation (or pooling/softmax) node is relaxed, its input is
 bounded by the same back-substitution (full CROWN), only for the neurons whose relaxation is not
-already exact under the current bounds, and intersected with interval bounds. Each bound (and
-each output bound) is the better of two lower-slope choices for unstable ReLU-family neurons,
-computed in one pass (``upper_two_slopes``); textbook mode keeps the adaptive slopes only.
+already exact under the current bounds, and intersected with interval bounds. On small inputs
+each bound (and each output bound) is the better of two lower-slope choices for unstable
+ReLU-family neurons, computed in one pass (``upper_two_slopes``); textbook mode keeps CROWN's
+adaptive slopes only.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ from ..result import BoundsResult
 
 #: Largest coefficient array (in float64 values) one backward pass may hold; rows are chunked.
 _MAX_VALUES = 20_000_000
+
+#: Largest input (in values) for which CROWN takes the better of two slope sets by default. On
+#: small inputs a pass is mostly per-operation overhead, so doubling its rows costs about 1.4x
+#: (ACAS Xu: mean widths 0.26-0.87 of the adaptive rule's); on wide ones the products down to
+#: the input dominate and it costs up to 1.8x for 0-14% narrower bounds (mnistfc).
+TWO_SLOPES_MAX_INPUTS = 64
 
 #: How much each affine op can make interval bounds loose (0 for ops that map boxes to boxes).
 #: A tensor reached through at most one unit of mixing has exact interval bounds.
@@ -272,13 +279,16 @@ def _unit_rows(signs: tuple[float, ...], m: int) -> np.ndarray:
     return rows
 
 
-def upper_two_slopes(state: State, target: str, signs: tuple, entries: np.ndarray):
+def upper_two_slopes(
+    state: State, target: str, signs: tuple, entries: np.ndarray, linear: bool = True
+):
     """``backward_upper`` of the signed unit rows under two lower-slope choices at once, in one
     pass with the rows doubled: CROWN's adaptive slopes, and the low end of the sound range
     (0 for ReLU) for every unstable neuron. Returns, like ``backward_upper``, the better row of
     each pair and its linear bound. Neither choice is better in general; per bounded neuron the
     better of the two is often far tighter (ACAS Xu: mean output widths 0.26-0.87 of the
-    adaptive rule's), at about 1.4x the time."""
+    adaptive rule's), at about 1.4x the time. ``linear=False`` skips picking the linear
+    bounds (None is returned for them)."""
     alt = [n.name for n in state.nodes_before(target) if n.name in state.second_slopes]
     if not alt:
         return backward_upper(state, target, signs, entries=entries)
@@ -291,6 +301,8 @@ def upper_two_slopes(state: State, target: str, signs: tuple, entries: np.ndarra
     finally:
         state.relax.update(base)
     second = up[:, k:] < up[:, :k]
+    if not linear:  # the bounds only
+        return np.where(second, up[:, k:], up[:, :k]), None, None
     pick = second.reshape(b, k, *(1,) * (a_x.ndim - 2))
     return (
         np.where(second, up[:, k:], up[:, :k]),
@@ -309,7 +321,7 @@ def bound_rows(state: State, target: str, rows: np.ndarray):
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
         m = stop_ - start
-        up, _, _ = upper_two_slopes(state, target, PLUS_MINUS, rows[start:stop_])
+        up, _, _ = upper_two_slopes(state, target, PLUS_MINUS, rows[start:stop_], linear=False)
         upper[:, start:stop_] = up[:, :m]
         lower[:, start:stop_] = -up[:, m:]
     return lower, upper
@@ -504,6 +516,7 @@ def compute_state(
     refine=None,
     prior: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
     forward: bool = False,
+    two_slopes: bool | None = None,
 ) -> tuple[State, list[LayerBounds]]:
     """Intermediate bounds of every tensor that feeds a nonlinear node, and the relaxations.
 
@@ -516,7 +529,12 @@ def compute_state(
     each of these): they are intersected first, so neurons they decide are not back-substituted.
     ``forward=True`` takes intermediate bounds from forward-mode linear bounds (``_Forward``)
     instead of back-substitution: much cheaper for inputs of a few dimensions, a little looser.
+    ``two_slopes`` (with ``intersect_ibp``): every bound is the better of two lower-slope
+    choices (``upper_two_slopes``); False: CROWN's adaptive slopes only. None (default): on
+    for inputs of at most ``TWO_SLOPES_MAX_INPUTS`` values (see there).
     """
+    if two_slopes is None:
+        two_slopes = graph.input_size <= TWO_SLOPES_MAX_INPUTS
     state = State(graph, lo, hi)
     state.bounds[graph.input_name] = (lo, hi)
     fwd = _Forward(state) if forward else None
@@ -572,7 +590,7 @@ def compute_state(
                     tuple(walk.consumers[src]),
                 )
             )
-        _relax_node(state, node, second_slopes=intersect_ibp)
+        _relax_node(state, node, second_slopes=two_slopes and intersect_ibp)
         if fwd is not None:
             if node.kind == "activation":
                 fwd.activation(node, state.relax[node.name])
@@ -606,14 +624,18 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     return lower, upper, LinearBounds(a_lo, b_lo, a_up, b_up)
 
 
-def run(graph: Graph, box: Box, intersect_ibp: bool = True) -> BoundsResult:
+def run(
+    graph: Graph, box: Box, intersect_ibp: bool = True, two_slopes: bool | None = None
+) -> BoundsResult:
     """Outer bounds by CROWN (see the module docstring).
 
     ``intersect_ibp=False`` gives textbook CROWN: pure back-substitution bounds for every
     intermediate neuron and the outputs, never intersected with interval bounds.
+    ``two_slopes``: take each bound as the better of two lower-slope choices (True), CROWN's
+    adaptive slopes only (False), or decide by the input's size (None, ``compute_state``).
     """
     t0 = time.perf_counter()
-    state, layers = compute_state(graph, box.lo, box.hi, intersect_ibp)
+    state, layers = compute_state(graph, box.lo, box.hi, intersect_ibp, two_slopes=two_slopes)
     lower, upper, linear = output_bounds(state, intersect_ibp=intersect_ibp)
     method = "crown" if intersect_ibp else "crown-textbook"
     return BoundsResult(
