@@ -321,6 +321,7 @@ def _strong_dims(obj: Graph, lo, hi, lb, rank, known, level: float, root_width) 
         c_hi.reshape(-1, *obj.input_shape),
         prior=prior,
         forward=True,
+        two_slopes=False,  # a cheap comparison of candidates, like the pieces' own bounds
     )
     lower = crown.output_bounds(state)[0].max(axis=1)
     base = np.minimum(np.maximum(lower[:n], lb), level)
