@@ -75,9 +75,8 @@ def _bound(
     it in a few hundred pieces. ReLU splitting (``relu=True``): ``_split_choice`` instead.
 
     CROWN's adaptive slopes only (``two_slopes=False``): the second slope set makes pieces'
-    bounds tighter but costs 1.4x per piece, and ACAS Xu property 1 searches were no faster
-    with it (3_3: 728 s for the five ranges against 596 s; with it on the root box only, 2_1:
-    348 s against 269 s).
+    bounds tighter but costs 1.4x per piece, and ACAS Xu property 1 range searches were slower
+    with it (2_1: 362 s for the five ranges against 269 s; 3_3 output 0: 304 s against 230 s).
     """
     state, _ = crown.compute_state(
         obj,
