@@ -37,7 +37,7 @@ _MAX_VALUES = 20_000_000
 
 #: Largest input (in values) for which CROWN takes the better of two slope sets by default. On
 #: small inputs a pass is mostly per-operation overhead, so doubling its rows costs about 1.4x
-#: (ACAS Xu: mean widths 0.26-0.87 of the adaptive rule's); on wide ones the products down to
+#: (ACAS Xu: mean widths 0.36-0.91 of the adaptive rule's); on wide ones the products down to
 #: the input dominate and it costs up to 1.8x for 0-14% narrower bounds (mnistfc).
 TWO_SLOPES_MAX_INPUTS = 64
 
@@ -286,7 +286,7 @@ def upper_two_slopes(
     pass with the rows doubled: CROWN's adaptive slopes, and the low end of the sound range
     (0 for ReLU) for every unstable neuron. Returns, like ``backward_upper``, the better row of
     each pair and its linear bound. Neither choice is better in general; per bounded neuron the
-    better of the two is often far tighter (ACAS Xu: mean output widths 0.26-0.87 of the
+    better of the two is often far tighter (ACAS Xu: mean output widths 0.36-0.91 of the
     adaptive rule's), at about 1.4x the time. ``linear=False`` skips picking the linear
     bounds (None is returned for them)."""
     alt = [n.name for n in state.nodes_before(target) if n.name in state.second_slopes]
