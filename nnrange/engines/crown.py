@@ -301,14 +301,17 @@ def upper_two_slopes(
     finally:
         state.relax.update(base)
     second = up[:, k:] < up[:, :k]
+    best = np.where(second, up[:, k:], up[:, :k])
     if not linear:  # the bounds only
-        return np.where(second, up[:, k:], up[:, :k]), None, None
+        return best, None, None
     pick = second.reshape(b, k, *(1,) * (a_x.ndim - 2))
-    return (
-        np.where(second, up[:, k:], up[:, :k]),
-        np.where(pick, a_x[:, k:], a_x[:, :k]),
-        np.where(second, bias[:, k:], bias[:, :k]),
-    )
+    return best, np.where(pick, a_x[:, k:], a_x[:, :k]), np.where(second, bias[:, k:], bias[:, :k])
+
+
+def _rows_per_entry(state: State) -> int:
+    """Coefficient rows a bounded entry takes in a pass: both signs, under one slope set or
+    two (``upper_two_slopes``); it sizes the chunks."""
+    return 4 if state.second_slopes else 2
 
 
 def bound_rows(state: State, target: str, rows: np.ndarray):
@@ -316,7 +319,7 @@ def bound_rows(state: State, target: str, rows: np.ndarray):
     Rows are processed in chunks so the coefficient arrays stay within a memory budget."""
     b = state.n_boxes
     n = rows.size
-    chunk = max(1, _MAX_VALUES // (4 * b * _walk(state.graph).widest))
+    chunk = max(1, _MAX_VALUES // (_rows_per_entry(state) * b * _walk(state.graph).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
         stop_ = min(n, start + chunk)
@@ -604,7 +607,7 @@ def output_bounds(state: State, intersect_ibp: bool = True):
     the linear bounds they come from."""
     g = state.graph
     b, n = state.n_boxes, g.output_size
-    chunk = max(1, _MAX_VALUES // (4 * b * _walk(g).widest))
+    chunk = max(1, _MAX_VALUES // (_rows_per_entry(state) * b * _walk(g).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     a_lo, a_up = np.empty((b, n, g.input_size)), np.empty((b, n, g.input_size))
     b_lo, b_up = np.empty((b, n)), np.empty((b, n))
