@@ -116,6 +116,14 @@ CASES = {
     "add_variables_broadcast": lambda: make(
         [N("GlobalAveragePool", ["x"], ["g"]), N("Add", ["x", "g"], ["y"])], [1, 2, 3, 3]
     ),
+    # the output node takes one tensor twice (each use must count in back-substitution)
+    "add_same_tensor_twice": lambda: make(
+        [N("Relu", ["x"], ["r"]), N("Add", ["r", "r"], ["y"])], [1, 3]
+    ),
+    "concat_same_tensor_twice": lambda: make(
+        [N("Relu", ["x"], ["r"]), N("Concat", ["r", "r"], ["y"], axis=1)], [1, 3]
+    ),
+    "sub_same_tensor": lambda: make([N("Tanh", ["x"], ["t"]), N("Sub", ["t", "t"], ["y"])], [1, 3]),
     # ---- activations
     "relu": _activation("Relu"),
     "leaky_relu": _activation("LeakyRelu", alpha=0.2),

@@ -161,7 +161,8 @@ def backward_upper(
         bias += np.concatenate([extra if s == 1 else s * extra for s in c])
         for name, grad in zip(node.inputs, grads, strict=True):
             grad = np.concatenate([grad if s == 1 else s * grad for s in c])[None]
-            coef[name] = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
+            grad = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
+            coef[name] = coef[name] + grad if name in coef else grad  # Add(t, t) takes t twice
     elif node is not None and node.kind == "linear":
         coef[target] = c
         sparse[target] = entries
