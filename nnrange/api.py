@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import time
+
+import numpy as np
 
 from .box import Box
 from .engines import ALIASES, AUTO_CHAIN, ENGINES, Engine, sampling
 from .errors import EngineError
 from .graph import Graph
 from .loaders import load
-from .result import BoundsResult
+from .result import BoundsResult, Status
 
 
 def resolve_method(method: str) -> Engine:
@@ -80,7 +83,9 @@ def bounds(
         closed or the chain ends. Sets ``atol``.
     exact: same as a tolerance of ``atol``.
     time_limit: seconds for the whole run: the chain of ``method="auto"`` stops escalating when
-        it is spent, and engines with a time limit of their own (bab, milp) get what is left.
+        it is spent (status "timeout" if a gap is still open then; the thorough inner search
+        before escalating gets at most half of what is left), and engines with a time limit of
+        their own (bab, milp) get what is left.
     seed: random seed of the inner-bound search (and of engines that take one).
     atol, rtol: tolerance for calling an output's range exact; engines that stop at a gap
         (bab, milp) get them as their target.
@@ -90,6 +95,7 @@ def bounds(
 
     Returns a ``BoundsResult``; ``result.engines`` says which engines ran.
     """
+    check_options(tolerance=tolerance, time_limit=time_limit, atol=atol, rtol=rtol, seed=seed)
     if tolerance is not None:
         atol = float(tolerance)
     escalate = exact or tolerance is not None
@@ -109,16 +115,43 @@ def bounds(
         result.atol, result.rtol = atol, rtol
         if step == 0 and escalate and inner_opts is not None and not result.exact.all():
             # before paying for tighter outer bounds, make sure the inner side is not the gap
-            result = result.combine(
-                sampling.run(graph, box, seed=seed, **sampling.PRESETS["thorough"])
-            )
+            thorough = dict(sampling.PRESETS["thorough"])
+            if time_limit is not None:  # its guided search gets at most half the time left
+                left = max(time_limit - (time.perf_counter() - t0), 0.0)
+                searches = 2 * graph.output_size * box.n
+                thorough["search"] = min(thorough["search"], 0.5 * left / searches)
+            result = result.combine(sampling.run(graph, box, seed=seed, **thorough))
             result.atol, result.rtol = atol, rtol
         done = bool(result.exact.all())
-        if done or (time_limit is not None and time.perf_counter() - t0 > time_limit):
+        if done:
+            break
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            if step + 1 < len(chain):  # stopped escalating: what is left open is the time's
+                result.status = Status.TIMEOUT
             break
     if method == "auto":
         result.method = "auto"
     return result.check(strict=_strict_default() if strict is None else strict)
+
+
+def check_options(**values) -> None:
+    """Refuse negative, NaN or infinite tolerances and time limits, and seeds that are not
+    whole numbers >= 0, before any work (engines would misread them silently)."""
+    for name, v in values.items():
+        if v is None:
+            continue
+        if name == "seed":
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise EngineError(f"seed must be a whole number >= 0, not {v!r}")
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise EngineError(f"{name} must be a number, not {v!r}") from None
+        seconds = name in ("time_limit", "timeout")
+        if not ((x > 0 if seconds else x >= 0) and math.isfinite(x)):
+            need = "a positive number of seconds" if seconds else "a number >= 0"
+            raise EngineError(f"{name} must be {need}, not {v!r}")
 
 
 def _chain(method: str, escalate: bool) -> list[Engine]:

@@ -40,6 +40,8 @@ class Box:
         size = int(np.prod(input_shape, dtype=np.int64))
         arrays = []
         for which, value in (("lo", lo), ("hi", hi)):
+            if value is None:
+                raise BoxError(f"{which} is missing (None): give a number or an array of numbers")
             try:
                 arr = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError) as exc:
@@ -58,6 +60,8 @@ class Box:
             )
         batched = bool(batch_sizes)
         b = batch_sizes.pop() if batched else 1
+        if b == 0:
+            raise BoxError("lo and hi hold a batch of zero boxes: give at least one box")
         lo_a = cls._reshape(lo_a, b, input_shape, size)
         hi_a = cls._reshape(hi_a, b, input_shape, size)
         cls._validate(lo_a, hi_a, input_shape, batched)
@@ -104,6 +108,14 @@ class Box:
                     f"{f' and {bad.size - 1} more place(s)' if bad.size > 1 else ''}: "
                     "every bound must be a finite number"
                 )
+        with np.errstate(over="ignore"):
+            bad = np.flatnonzero(~np.isfinite(hi - lo))
+        if bad.size:
+            raise BoxError(
+                f"the box's width overflows float64 at {where(bad[0])} (lo = "
+                f"{float(lo.reshape(-1)[bad[0]])!r}, hi = {float(hi.reshape(-1)[bad[0]])!r}): "
+                "give a narrower box, or rescale the inputs"
+            )
         bad = np.flatnonzero(lo > hi)
         if bad.size:
             i = bad[0]

@@ -59,6 +59,8 @@ def _numbers(values: list[str], what: str) -> list[float] | float:
     """Parse ``--lo 0 0.5`` or ``--lo 0,0.5`` (a single number broadcasts)."""
     out: list[float] = []
     for v in values:
+        if any(not p.strip() for p in v.split(",")):
+            raise UsageError(f"{what}: empty value in {v!r} (stray comma?)")
         for part in v.replace(",", " ").split():
             try:
                 out.append(float(part))
@@ -79,7 +81,7 @@ def _indices(text: str) -> list[int]:
         ) from None
     if not out:
         raise argparse.ArgumentTypeError("no output index given")
-    return out
+    return list(dict.fromkeys(out))  # each output once, in the order given
 
 
 def _positive(text: str) -> float:
@@ -100,6 +102,24 @@ def _nonnegative(text: str) -> float:
     if not (v >= 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return v
+
+
+def _count(text: str, minimum: int) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+    return v
+
+
+def _seed(text: str) -> int:
+    return _count(text, 0)
+
+
+def _workers(text: str) -> int:
+    return _count(text, 1)
 
 
 def _number(text: str) -> float:
@@ -201,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         help="inner-bound search (samples + gradient attack) attached to the result "
         "(default: fast)",
     )
-    b.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    b.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     b.add_argument(
         "--plot",
         metavar="OUT.png",
@@ -230,10 +250,10 @@ def _parser() -> argparse.ArgumentParser:
         help="also write the result in VNN-COMP format: unsat, sat followed by the "
         "counterexample ((X_0 v) ... (Y_0 v) ...), timeout, unknown or error",
     )
-    v.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    v.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     v.add_argument(
         "--workers",
-        type=int,
+        type=_workers,
         default=None,
         metavar="N",
         help="processes for the long branch-and-bound round (default: all cores)",
@@ -316,6 +336,16 @@ def _box_source(args) -> _BoxSource:
             raise UsageError(f"--clip-lo {args.clip_lo} is above --clip-hi {args.clip_hi}")
         center = _read_npy(args.center)
         lo, hi = center - args.eps, center + args.eps
+        with np.errstate(invalid="ignore"):  # non-numeric or NaN centres are the box's to refuse
+            apart = np.flatnonzero((hi < a) | (lo > z))
+        if apart.size:
+            i = int(apart[0])
+            raise UsageError(
+                f"--clip-lo/--clip-hi [{a:g}, {z:g}] do not meet the ball around {args.center} "
+                f"at input {i} (centre {float(center.reshape(-1)[i]):g} +- {args.eps:g}"
+                f"{f', and {apart.size - 1} more input(s)' if apart.size > 1 else ''}): "
+                "clipping would leave a box outside the ball; check the centre or the clip range"
+            )
         extra = {"center": args.center, "eps": args.eps, "clip": [args.clip_lo, args.clip_hi]}
         return _BoxSource(
             np.clip(lo, a, z),

@@ -219,7 +219,21 @@ class BoundsResult:
         )
 
     def check(self, strict: bool = True) -> BoundsResult:
-        """Raise ``UnsoundBoundError`` (or warn, when not strict) if a witness escapes."""
+        """Raise ``UnsoundBoundError`` (or warn, when not strict) if a witness escapes. Outer
+        bounds that float64 overflow turned into NaN become -inf / inf (sound), with a warning."""
+        lost = [a is not None and np.isnan(a).any() for a in (self._lower, self._upper)]
+        if any(lost):
+            if lost[0]:
+                self._lower = np.where(np.isnan(self._lower), -np.inf, self._lower)
+            if lost[1]:
+                self._upper = np.where(np.isnan(self._upper), np.inf, self._upper)
+            warnings.warn(
+                "float64 overflow while bounding (a very wide box or very large weights): "
+                "the outer bounds it made NaN are reported as -inf / inf; a narrower or "
+                "rescaled box gives finite bounds",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         bad = self.violations()
         if bad.any():
             b, j = (int(v) for v in np.argwhere(bad)[0])

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .api import check_options
 from .engines import bab
-from .errors import SpecError
+from .errors import EngineError, SpecError
 from .graph import Graph
 from .loaders import load
 from .parallel import one_blas_thread
@@ -65,6 +66,12 @@ def _property(prop, graph: Graph) -> Property:
         raise SpecError(
             f"{prop.source}: uses {prop.n_outputs} outputs Y_j but the model has "
             f"{graph.output_size}"
+        )
+    if any(len(a) == 0 for case in prop.cases for a, _ in case.unsafe):
+        raise SpecError(
+            f"{prop.source}: a case of the property constrains no output Y_j, so every input "
+            "of its box would be a counterexample; assert the unsafe output region, e.g. "
+            "(assert (>= Y_0 1.0))"
         )
     return prop
 
@@ -226,6 +233,9 @@ def verify(
     usual ``if __name__ == "__main__":`` guard in a calling script, or pass ``workers=1``.
     """
     t0 = time.perf_counter()
+    check_options(timeout=timeout, first_try=first_try, seed=seed)
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise EngineError(f"workers must be a whole number >= 1 or None, not {workers!r}")
     graph = load(model)
     prop = _property(prop, graph)
     pairs = []

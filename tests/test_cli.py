@@ -505,6 +505,10 @@ def test_more_bad_input_in_process(tmp_path, capsys):
     box = opts("--lo 0 --hi 1")
     box3 = "\n".join(f"(assert (>= X_{i} 0))\n(assert (<= X_{i} 1))" for i in range(3))
     x3 = _vnnlib(tmp_path / "x3.vnnlib", 3, 1, box3)
+    no_output = _vnnlib(tmp_path / "no_output.vnnlib", 2, 1, UNIT_BOX)
+    nan_rhs = _vnnlib(tmp_path / "nan.vnnlib", 2, 1, UNIT_BOX + "\n(assert (>= Y_0 nan))")
+    centre = tmp_path / "centre.npy"
+    np.save(centre, np.array([0.1, 0.2]))
     cases = {
         "lo > hi in file": (("bounds", m, "--box", f["flip_json"]), "flip.json: lo > hi at input"),
         "wrong size": (("bounds", m, *opts("--lo 0 0 0 --hi 1")), "(3 values)"),
@@ -521,6 +525,13 @@ def test_more_bad_input_in_process(tmp_path, capsys):
             ("bounds", m, *opts("--center c.npy --eps 1 --clip-lo 1 --clip-hi 0")),
             "--clip-lo 1.0 is above --clip-hi 0.0",
         ),
+        "clip outside ball": (
+            ("bounds", m, "--center", centre, *opts("--eps 0.01 --clip-lo 0.5 --clip-hi 1")),
+            "do not meet the ball around",
+        ),
+        "width overflows": (("bounds", m, "--lo=-1e308", "--hi", "1e308"), "overflows float64"),
+        "stray comma": (("bounds", m, *opts("--lo 0,,1 --hi 1")), "empty value in '0,,1'"),
+        "negative seed": (("bounds", m, *box, "--seed", "-1"), "--seed: must be at least 0"),
         "not npy": (("bounds", m, "--center", f["not_npy"], "--eps", "1"), "not a numpy .npy"),
         "negative eps": (("bounds", m, *opts("--center c.npy --eps -1")), "finite number >= 0"),
         "bad json": (("bounds", m, "--box", f["bad_json"]), "not valid JSON (line 1"),
@@ -538,6 +549,9 @@ def test_more_bad_input_in_process(tmp_path, capsys):
         "verify missing model": (("verify", "gone.onnx", f["unsat"]), "gone.onnx: file not found"),
         "verify size": (("verify", MODELS / "mlp.onnx", x3), "declares 3 inputs X_i but the model"),
         "verify timeout": (("verify", m, f["unsat"], "--timeout", "0"), "positive number"),
+        "verify no output": (("verify", m, no_output), "constrains no output Y_j"),
+        "verify nan": (("verify", m, nan_rhs), "nan.vnnlib:8:17: 'nan' is not a finite number"),
+        "verify workers": (("verify", m, f["unsat"], "--workers", "0"), "must be at least 1"),
         "info missing": (("info", "nothing.onnx"), "nothing.onnx: file not found"),
         "info unsupported": (("info", f["sin"]), "Sin (node 'y')"),
         "no command": ((), "required"),

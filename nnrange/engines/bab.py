@@ -867,7 +867,9 @@ def run(
     branching = choose_branching(graph, branching, "mixed")
     per_box = auto and branching == "mixed"
     n = graph.output_size
-    outs = list(range(n)) if outputs is None else [int(j) for j in outputs]
+    outs = list(range(n)) if outputs is None else [int(j) for j in np.atleast_1d(outputs)]
+    if any(not 0 <= j < n for j in outs):
+        raise EngineError(f"outputs {outs} out of range for {n} output(s)")
     jobs = []
     for b in range(box.n):
         for j in outs:

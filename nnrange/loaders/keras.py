@@ -630,11 +630,17 @@ def load_keras(model, *, input_shape=None) -> Graph:
         raise ModelLoadError(
             f"{source}: nnrange needs a model with one input, this one has {len(model.inputs)}"
         )
+    if len(model.outputs) != 1:
+        raise ModelLoadError(
+            f"{source}: nnrange needs a model with one output, this one has "
+            f"{len(model.outputs)}; bound the one you need as its own model, "
+            "keras.Model(model.inputs, model.outputs[i])"
+        )
     shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
     if any(d is None for d in shape):
         raise ModelLoadError(
-            f"{source}: input shape {shape} has unknown dimensions; pass "
-            "input_shape=... with every dimension fixed"
+            f"{source}: input shape {shape} has unknown dimensions; fix them in Python with "
+            "nnrange.load(model, input_shape=...), every dimension given"
         )
     ctx = _Context()
     input_name = ctx.unique(model.inputs[0].name or "input")

@@ -99,7 +99,8 @@ class _Converter:
         else:
             if not ttype.HasField("shape"):
                 raise ModelLoadError(
-                    f"{self.source}: input '{inp.name}' has no declared shape; pass input_shape=..."
+                    f"{self.source}: input '{inp.name}' has no declared shape; give it in Python "
+                    "with nnrange.load(path, input_shape=...)"
                 )
             shape = []
             for axis, d in enumerate(ttype.shape.dim):
@@ -110,8 +111,8 @@ class _Converter:
                 else:
                     raise ModelLoadError(
                         f"{self.source}: input '{inp.name}' has a symbolic dimension "
-                        f"'{d.dim_param or '?'}' at axis {axis}; pass input_shape=... with every "
-                        "dimension fixed"
+                        f"'{d.dim_param or '?'}' at axis {axis}; fix it in Python with "
+                        "nnrange.load(path, input_shape=...), every dimension given"
                     )
             shape = tuple(shape)
         self.shapes[inp.name] = shape
@@ -129,7 +130,8 @@ class _Converter:
         if len(outs) != 1:
             raise ModelLoadError(
                 f"{self.source}: the model has {len(outs)} outputs {outs}; "
-                "choose one with output=..."
+                "choose one in Python with nnrange.load(path, output=NAME) (the command "
+                "line takes single-output models)"
             )
         return outs[0]
 

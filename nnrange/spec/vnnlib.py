@@ -110,11 +110,14 @@ class _Reader:
             if tok in self.declared:
                 return {tok: 1.0}
             try:
-                return {"": float(tok)}
+                value = float(tok)
             except ValueError:
                 raise self.err(
                     sym, f"unknown name {tok!r} (declare it with declare-const)"
                 ) from None
+            if not np.isfinite(value):
+                raise self.err(sym, f"{tok!r} is not a finite number")
+            return {"": value}
         op = self.head(sym)
         args = [self.term(a) for a in sym.value[1:]]
         if op == "+":
