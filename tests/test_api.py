@@ -34,3 +34,51 @@ def test_unknown_method_lists_the_choices():
     with pytest.raises(EngineError) as err:
         nnrange.bounds(MODELS / "example_sum.onnx", 0, 1, method="magic")
     assert all(name in str(err.value) for name in ["auto", *ENGINES])
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ({"tolerance": -1.0}, "tolerance must be a number >= 0"),
+        ({"atol": float("nan")}, "atol must be a number >= 0"),
+        ({"time_limit": 0.0}, "time_limit must be a positive number of seconds"),
+        ({"seed": -1}, "seed must be a whole number >= 0"),
+        ({"seed": "x"}, "seed must be a whole number >= 0"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(option, message):
+    with pytest.raises(EngineError, match=message):
+        nnrange.bounds(MODELS / "example_sum.onnx", 0, 1, **option)
+
+
+def test_auto_reports_timeout_when_time_stops_the_escalation():
+    g = random_mlp(np.random.default_rng(7), activations=["relu"], n_in=4)
+    r = nnrange.bounds(g, -1, 1, exact=True, time_limit=1e-6)
+    assert not r.exact.all()  # the gap is open (CROWN alone, as the test above shows) ...
+    assert r.status is nnrange.Status.TIMEOUT  # ... because the time ran out, and it says so
+
+
+def test_overflow_gives_infinite_bounds_not_nan():
+    # y = 1e300 * relu(1e300 * x - 1e300 * x'): float64 overflows inside every engine's
+    # arithmetic; the sound answer is "no information", never NaN
+    from onnx import TensorProto, helper, numpy_helper
+
+    w1 = numpy_helper.from_array(np.array([[1e300], [-1e300]]), "w1")
+    w2 = numpy_helper.from_array(np.array([[1e300]]), "w2")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"]),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("MatMul", ["r", "w2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "overflow",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [1, 1])],
+        [w1, w2],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.warns(RuntimeWarning):
+        r = nnrange.bounds(model, -1, 1, method="ibp", inner=False)
+    assert not np.isnan(r.lower).any() and not np.isnan(r.upper).any()
+    assert r.upper[0] == np.inf
