@@ -319,6 +319,24 @@ CASES = {
         [None, 2, 3],
         {"i0": np.array(0, np.int64), "a0": _i64(0), "m1": _i64(-1)},
     ),
+    # PyTorch's opset-11 flatten: Unsqueeze takes its axes as an attribute before opset 13
+    "shape_subgraph_reshape_opset11": lambda: make(
+        [
+            N("Shape", ["x"], ["s"]),
+            N("Gather", ["s", "i0"], ["n"], axis=0),
+            N("Unsqueeze", ["n"], ["n1"], axes=[0]),
+            N("Concat", ["n1", "m1"], ["shape"], axis=0),
+            N("Reshape", ["x", "shape"], ["y"]),
+        ],
+        [None, 2, 3],
+        {"i0": np.array(0, np.int64), "m1": _i64(-1)},
+        opset=11,
+    ),
+    "clip_one_element_bounds": lambda: make(
+        [N("Clip", ["x", "lo", "hi"], ["y"])],
+        [1, 4],
+        {"lo": np.array([-0.3], np.float32), "hi": np.array([0.4], np.float32)},
+    ),
     "symbolic_batch": lambda: make(
         [N("Gemm", ["x", "W", "b"], ["h"], transB=1), N("Relu", ["h"], ["y"])],
         [None, 4],

@@ -94,6 +94,41 @@ def test_unsupported_attribute_is_named():
         nnrange.load(model)
 
 
+@pytest.mark.parametrize(
+    "nodes, inits, opset, message",
+    [
+        (  # random at inference: not a function of the input
+            [N("Dropout", ["x", "ratio", "train"], ["y"])],
+            {"ratio": np.array(0.5, np.float32), "train": np.array(True)},
+            13,
+            "Dropout in training mode",
+        ),
+        ([N("Cast", ["x"], ["y"], to=10)], {}, 13, "half precision round"),
+        (  # ONNX's evaluator knows only opset 13's Softmax; folding must not use it below
+            [N("Softmax", ["c"], ["s"], axis=1), N("Add", ["x", "s"], ["y"])],
+            {"c": np.ones((1, 3, 4), np.float32)},
+            11,
+            "cannot fold Softmax of a constant at opset 11",
+        ),
+        (  # an invalid model (ONNX Runtime refuses it too)
+            [N("Sub", ["x", "c"], ["y"])],
+            {"c": np.ones((1, 4), np.float32)},
+            13,
+            r"input shape \(1, 3\) does not broadcast with its constant",
+        ),
+        (
+            [N("Slice", ["x", "s", "e", "a"], ["h"]), N("Add", ["x", "h"], ["y"])],
+            {"s": np.array([1]), "e": np.array([3]), "a": np.array([1])},
+            13,
+            r"input shapes \[\(1, 3\), \(1, 2\)\] do not broadcast together",
+        ),
+    ],
+)
+def test_models_nnrange_cannot_bound_exactly_are_refused(nodes, inits, opset, message):
+    with pytest.raises(nnrange.NNRangeError, match=message):
+        nnrange.load(make(nodes, [1, 3], inits, opset=opset))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(nnrange.ModelLoadError, match="nope.onnx: file not found"):
         nnrange.load(tmp_path / "nope.onnx")

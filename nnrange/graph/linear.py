@@ -303,7 +303,13 @@ class Affine(LinearNode):
 
     def infer_shape(self, s):
         parts = [s] + [p.shape for p in (self.scale, self.bias) if p is not None]
-        return np.broadcast_shapes(*parts)
+        try:
+            return np.broadcast_shapes(*parts)
+        except ValueError:
+            raise self.fail(
+                f"input shape {s} does not broadcast with its constant(s) of shape(s) "
+                f"{[tuple(p) for p in parts[1:]]}"
+            ) from None
 
     def _scaled(self, x, scale):
         x = _align(x, self.in_shapes[0], len(self.out_shape))
@@ -340,7 +346,10 @@ class Sum(LinearNode):
         self.nonnegative = all(c >= 0 for c in self.coefficients)
 
     def infer_shape(self, *shapes):
-        return np.broadcast_shapes(*shapes)
+        try:
+            return np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise self.fail(f"input shapes {list(shapes)} do not broadcast together") from None
 
     def _combine(self, xs, coefs):
         n = len(self.out_shape)

@@ -43,7 +43,8 @@ from ..graph import (
 )
 from ..graph.window import same_padding
 
-_FLOAT_TYPES = {1, 10, 11, 16}  # float, float16, double, bfloat16
+_FLOAT_TYPES = {1, 10, 11, 16}  # float, float16, double, bfloat16: inputs nnrange can bound
+_CAST_IDENTITY = {1, 11}  # float, double: a cast to these keeps the values (half types round)
 
 
 class _Unsupported(Exception):
@@ -218,11 +219,28 @@ class _Converter:
         )
 
     def _fold(self, node):
+        from onnx import helper
         from onnx.reference import ReferenceEvaluator
 
+        if node.op_type in ("Softmax", "LogSoftmax", "Hardmax") and self.opset < 13:
+            # ONNX's reference evaluator implements only the opset-13 meaning (one axis, not
+            # the flattened trailing axes of older opsets)
+            raise _Unsupported(
+                f"cannot fold {node.op_type} of a constant at opset {self.opset}; "
+                "re-export the model with opset 13 or later"
+            )
         feeds = {i: self.consts[i] for i in node.input if i}
+        # a one-node model with the file's opset: a bare node would run the newest version of
+        # its op (Softmax, Unsqueeze, Clip, ... changed meaning or signature across opsets)
+        graph = helper.make_graph(
+            [node],
+            "fold",
+            [helper.make_empty_tensor_value_info(i) for i in feeds],
+            [helper.make_empty_tensor_value_info(o) for o in node.output if o],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
         try:
-            outs = ReferenceEvaluator(node, opsets={"": self.opset}).run(None, feeds)
+            outs = ReferenceEvaluator(model).run(None, feeds)
         except Exception as exc:  # the evaluator raises many types; report them uniformly
             raise _Unsupported(f"could not fold constant computation: {exc}") from exc
         for name, value in zip(node.output, outs, strict=False):
@@ -476,8 +494,11 @@ def _clip(cv, node, a):
         low, high = a.get("min", -np.inf), a.get("max", np.inf)
     else:
         lo_c, hi_c = cv.const(node, 1), cv.const(node, 2)
-        low = -np.inf if lo_c is None else float(lo_c)
-        high = np.inf if hi_c is None else float(hi_c)
+        for which, c in (("min", lo_c), ("max", hi_c)):
+            if c is not None and np.size(c) != 1:
+                raise _Unsupported(f"Clip's {which} has shape {np.shape(c)}, not one value")
+        low = -np.inf if lo_c is None else float(np.reshape(lo_c, -1)[0])
+        high = np.inf if hi_c is None else float(np.reshape(hi_c, -1)[0])
     cv.emit(
         Clip(out_name(node), [cv.var(node.input[0])], low, high, source=_label(node)),
         node.output[0],
@@ -765,8 +786,15 @@ def _concat(cv, node, a):
 def _identity(cv, node, a):
     if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1]:
         raise _Unsupported("the mask output of Dropout is used")
-    if node.op_type == "Cast" and a.get("to") not in _FLOAT_TYPES:
-        raise _Unsupported("cast of a model-dependent tensor to a non-float type")
+    if node.op_type == "Dropout" and len(node.input) > 2 and node.input[2]:
+        mode = cv.const(node, 2)
+        if mode is None or bool(np.reshape(mode, -1)[0]):
+            raise _Unsupported("Dropout in training mode (random) is not an inference-time map")
+    if node.op_type == "Cast" and a.get("to") not in _CAST_IDENTITY:
+        raise _Unsupported(
+            "cast of a model-dependent tensor to a type other than float32/float64 "
+            "(integers and half precision round the values)"
+        )
     cv.alias(node.output[0], node.input[0])
 
 
