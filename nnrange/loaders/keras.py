@@ -602,6 +602,9 @@ def _convert_model(ctx: _Context, model, xs: list[str]) -> str:
 
 def load_keras(model, *, input_shape=None) -> Graph:
     """Convert a Keras 3 model (path to .keras/.h5, or an in-memory model) to a layer graph."""
+    # TensorFlow's C++ start-up chatter (oneDNN, missing CUDA) says nothing about the model;
+    # a level the user set stays theirs
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     source = "Keras model"
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
