@@ -33,7 +33,7 @@ class LeakyRelu(ActivationNode):
         super().__init__(name, inputs, source)
         self.alpha = float(alpha)
         if not self.alpha >= 0:
-            raise self.fail(f"negative slope alpha={alpha} is not supported (must be >= 0)")
+            raise self.fail(f"negative slope {self.alpha:.6g} is not supported (must be >= 0)")
 
     def value(self, x):
         return np.where(x >= 0, x, self.alpha * x)

@@ -692,7 +692,7 @@ def _slice(cv, node, a):
         axes, steps = cv.const(node, 3), cv.const(node, 4)
     axes = list(range(len(starts))) if axes is None else [int(i) % len(s) for i in axes]
     if steps is not None and any(int(k) != 1 for k in steps):
-        raise _Unsupported(f"steps {list(steps)} (only unit steps are supported)")
+        raise _Unsupported(f"steps {[int(k) for k in steps]} (only unit steps are supported)")
     begin, end = [0] * len(s), [0] * len(s)
     for axis, start, stop in zip(axes, starts, ends, strict=True):
         n = s[axis]
