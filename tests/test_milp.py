@@ -539,3 +539,132 @@ def test_acasxu_matches_reference(bench, net, box_id, outputs):
     for x in (rec["argmin_x"], rec["argmax_x"]):
         y = graph.forward(np.reshape(x, graph.input_shape)[None]).reshape(-1)[4]
         assert r.lower[4] - 1e-9 <= y <= r.upper[4] + 1e-9
+
+
+#: A 3-6-5-3 SELU net (from a QA fuzz run) on which HiGHS reports the LP relaxation "optimal"
+#: without a primal solution; milp's LP shortcut then read a None bound and crashed.
+_SELU_NET = [
+    [
+        [
+            1.7420284748077393,
+            4.039485454559326,
+            2.442312717437744,
+            -0.1888177990913391,
+            -5.728019714355469,
+            0.8957117199897766,
+        ],
+        [
+            2.3672280311584473,
+            0.48867684602737427,
+            1.6692951917648315,
+            -1.4148602485656738,
+            -1.141432762145996,
+            -2.82716703414917,
+        ],
+        [
+            4.085700988769531,
+            0.47518280148506165,
+            -1.4774582386016846,
+            -3.9955575466156006,
+            -0.45992183685302734,
+            4.3278937339782715,
+        ],
+    ],
+    [
+        1.3857649564743042,
+        -2.1735646724700928,
+        4.288485050201416,
+        4.2855305671691895,
+        2.942328453063965,
+        2.366450548171997,
+    ],
+    [
+        [
+            3.4669554233551025,
+            1.629777193069458,
+            2.325002431869507,
+            -2.340075969696045,
+            4.498673439025879,
+        ],
+        [
+            0.6935405731201172,
+            6.072635650634766,
+            -6.126743793487549,
+            2.1162266731262207,
+            2.9443845748901367,
+        ],
+        [
+            -1.0287978649139404,
+            1.3573329448699951,
+            2.2449791431427,
+            1.7321445941925049,
+            -1.6189777851104736,
+        ],
+        [
+            -0.4258134961128235,
+            3.0571184158325195,
+            3.8319602012634277,
+            0.2969305217266083,
+            0.23109742999076843,
+        ],
+        [
+            0.6014890670776367,
+            3.1129956245422363,
+            -3.1621153354644775,
+            -3.9871973991394043,
+            0.3729448914527893,
+        ],
+        [
+            -3.3195862770080566,
+            -1.7613284587860107,
+            0.2588872015476227,
+            1.4475147724151611,
+            -3.216275453567505,
+        ],
+    ],
+    [
+        2.4048163890838623,
+        -5.321144104003906,
+        1.6362481117248535,
+        -4.7331953048706055,
+        -3.824770212173462,
+    ],
+    [
+        [1.9266657829284668, -1.2190866470336914, -2.3866748809814453],
+        [-1.3343303203582764, 1.3950977325439453, -0.1621403843164444],
+        [-0.0881483256816864, 3.1643292903900146, -2.149171829223633],
+        [-1.4158010482788086, -1.56728994846344, 3.5067665576934814],
+        [2.974216938018799, 3.861229658126831, -0.10125181823968887],
+    ],
+    [-0.4704076647758484, 2.558319091796875, -1.1832350492477417],
+]
+
+
+def test_lp_reported_optimal_without_a_solution_is_not_trusted():
+    from onnx import TensorProto, helper, numpy_helper
+
+    arrays = [np.array(a, dtype=np.float32) for a in _SELU_NET]
+    nodes, inits, x = [], [], "x"
+    for i in range(3):
+        inits += [
+            numpy_helper.from_array(arrays[2 * i], f"w{i}"),
+            numpy_helper.from_array(arrays[2 * i + 1], f"b{i}"),
+        ]
+        out = "y" if i == 2 else f"h{i}"
+        nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"z{i}" if i < 2 else out]))
+        if i < 2:
+            nodes.append(helper.make_node("Selu", [f"z{i}"], [out]))
+        x = out
+    graph = helper.make_graph(
+        nodes,
+        "selu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    lo, hi = [-1.0, 0.5, -3.0], [1.0, 0.5, -3.0]
+    crown_r = nnrange.bounds(model, lo, hi, method="crown", inner=False)
+    r = nnrange.bounds(model, lo, hi, method="milp", relaxed=True, time_limit=30)
+    # bounds() checks its sampled witnesses against them; never looser than CROWN, its start
+    assert np.all(r.lower >= crown_r.lower - 1e-9) and np.all(r.upper <= crown_r.upper + 1e-9)

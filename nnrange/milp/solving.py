@@ -152,7 +152,11 @@ class HighsSolver:
             mip = self.integer and self.model.n_int > 0
             dual = float(info.mip_dual_bound) + offset if mip else -np.inf
             ms = hs.HighsModelStatus
-            if status == ms.kOptimal:
+            if status == ms.kOptimal and value is None:  # seen on LPs: no value to trust
+                out = Outcome(
+                    "error", -np.inf, None, None, 0.0, self.name, "optimal without a solution"
+                )
+            elif status == ms.kOptimal:
                 if not mip:
                     bound = value
                 elif np.isfinite(dual):
