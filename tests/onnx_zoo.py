@@ -337,6 +337,11 @@ CASES = {
         [1, 4],
         {"lo": np.array([-0.3], np.float32), "hi": np.array([0.4], np.float32)},
     ),
+    "max_of_two_scalar_constants": lambda: make(
+        [N("Max", ["x", "a", "b"], ["y"])],
+        [1, 4],
+        {"a": np.array(0.3, np.float32), "b": np.array(-0.7, np.float32)},
+    ),
     "symbolic_batch": lambda: make(
         [N("Gemm", ["x", "W", "b"], ["h"], transB=1), N("Relu", ["h"], ["y"])],
         [None, 4],

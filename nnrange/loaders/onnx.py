@@ -480,7 +480,8 @@ def _min_max(cv, node, a):
     if values.size == 0:
         cv.alias(node.output[0], node.input[var[0]])
         return
-    if not np.all(values == values[0]):
+    if any(c.size and not np.all(c == c.reshape(-1)[0]) for c in consts):
+        # each constant may differ from the others: max(x, a, b) = max(x, max(a, b))
         raise _Unsupported("max/min with a non-uniform constant tensor is not supported yet")
     out_shape = np.broadcast_shapes(cv._ir_shape(x), *(c.shape for c in consts))
     if out_shape != cv._ir_shape(x):
