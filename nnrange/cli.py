@@ -865,13 +865,43 @@ def _cmd_info(args) -> int:
 
 
 # ---------------------------------------------------------------------------------- main
+#: Options whose values may be negative numbers; argparse takes "-1e-3" or "-inf" for an option
+#: name (only plain forms like "-1" and "-0.5" count as numbers to it).
+_NUMBER_OPTIONS = ("--lo", "--hi", "--clip-lo", "--clip-hi")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _glue_numbers(argv: list[str]) -> list[str]:
+    """``--lo -1e-3 -2`` -> ``--lo=-1e-3,-2``, so every number reaches the option."""
+    out, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg in _NUMBER_OPTIONS:
+            values = []
+            while i < len(argv) and _is_number(argv[i]) and (arg in ("--lo", "--hi") or not values):
+                values.append(argv[i])
+                i += 1
+            out.append(f"{arg}={','.join(values)}" if values else arg)
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     from .errors import NNRangeError
 
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_glue_numbers(sys.argv[1:] if argv is None else list(argv)))
     except SystemExit as exc:  # argparse exits 2 on usage errors; we document 3
         return EXIT_INPUT_ERROR if exc.code not in (0, None) else EXIT_OK
     commands = {"bounds": _cmd_bounds, "verify": _cmd_verify, "info": _cmd_info}

@@ -650,3 +650,12 @@ def test_plot_writes_the_histogram(tmp_path):
         tmp_path / "missing" / "h.png",
     )
     assert bad.returncode == 3 and "cannot write" in bad.stderr
+
+
+def test_negative_numbers_in_any_notation_reach_their_option(capsys):
+    # argparse alone reads "-1e-3" as an option name ("expected at least one argument")
+    m = MODELS / "example_sum.onnx"  # y = x0 + x1
+    code, out, _ = call(capsys, "bounds", m, *opts("--lo -1e-3 -2E-3 --hi 1 1 --json --inner off"))
+    assert code == 0
+    r = json.loads(out)
+    assert r["lower"] == pytest.approx([-3e-3]) and r["upper"] == pytest.approx([2.0])
