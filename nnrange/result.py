@@ -90,6 +90,17 @@ class BoundsResult:
         shape = (n_boxes, n_outputs)
         self._lower = self._array(lower, shape, -np.inf)
         self._upper = self._array(upper, shape, np.inf)
+        if np.isnan(self._lower).any() or np.isnan(self._upper).any():
+            # float64 overflow inside an engine (inf - inf): no information, which is sound
+            self._lower = np.where(np.isnan(self._lower), -np.inf, self._lower)
+            self._upper = np.where(np.isnan(self._upper), np.inf, self._upper)
+            warnings.warn(
+                "float64 overflow while bounding (a very wide box or very large weights): "
+                "outer bounds it made NaN are reported as -inf / inf; a narrower or rescaled "
+                "box gives finite bounds",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self._inner_lower = self._array(inner_lower, shape, np.inf)
         self._inner_upper = self._array(inner_upper, shape, -np.inf)
         self._witness_lower = witness_lower
@@ -219,21 +230,7 @@ class BoundsResult:
         )
 
     def check(self, strict: bool = True) -> BoundsResult:
-        """Raise ``UnsoundBoundError`` (or warn, when not strict) if a witness escapes. Outer
-        bounds that float64 overflow turned into NaN become -inf / inf (sound), with a warning."""
-        lost = [a is not None and np.isnan(a).any() for a in (self._lower, self._upper)]
-        if any(lost):
-            if lost[0]:
-                self._lower = np.where(np.isnan(self._lower), -np.inf, self._lower)
-            if lost[1]:
-                self._upper = np.where(np.isnan(self._upper), np.inf, self._upper)
-            warnings.warn(
-                "float64 overflow while bounding (a very wide box or very large weights): "
-                "the outer bounds it made NaN are reported as -inf / inf; a narrower or "
-                "rescaled box gives finite bounds",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        """Raise ``UnsoundBoundError`` (or warn, when not strict) if a witness escapes."""
         bad = self.violations()
         if bad.any():
             b, j = (int(v) for v in np.argwhere(bad)[0])

@@ -867,9 +867,7 @@ def run(
     branching = choose_branching(graph, branching, "mixed")
     per_box = auto and branching == "mixed"
     n = graph.output_size
-    outs = list(range(n)) if outputs is None else [int(j) for j in np.atleast_1d(outputs)]
-    if any(not 0 <= j < n for j in outs):
-        raise EngineError(f"outputs {outs} out of range for {n} output(s)")
+    outs = graph.output_indices(outputs)
     jobs = []
     for b in range(box.n):
         for j in outs:

@@ -237,12 +237,7 @@ def run(
     if not relaxed and (reason := unsupported_reason(g)):
         raise EngineError(reason)
     n_out = g.output_size
-    if outputs is None:
-        chosen = list(range(n_out))
-    else:
-        chosen = [int(j) for j in np.atleast_1d(outputs)]
-        if any(not 0 <= j < n_out for j in chosen):
-            raise EngineError(f"outputs {chosen} out of range for {n_out} output(s)")
+    chosen = g.output_indices(outputs)
     start_opts = None if start is False else {**START, **(start if isinstance(start, dict) else {})}
     nb, shape = box.n, g.input_shape
     lower, upper = np.full((nb, n_out), -np.inf), np.full((nb, n_out), np.inf)

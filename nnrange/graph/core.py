@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..errors import GraphError
+from ..errors import EngineError, GraphError
 
 Shape = tuple[int, ...]
 
@@ -262,6 +262,16 @@ class Graph:
     @property
     def output_size(self) -> int:
         return math.prod(self.output_shape)
+
+    def output_indices(self, outputs=None) -> list[int]:
+        """Flat output indices an engine's ``outputs=`` selects (None: all), checked."""
+        n = self.output_size
+        if outputs is None:
+            return list(range(n))
+        chosen = [int(j) for j in np.atleast_1d(outputs)]
+        if any(not 0 <= j < n for j in chosen):
+            raise EngineError(f"outputs {chosen} out of range for {n} output(s)")
+        return chosen
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes.values())
