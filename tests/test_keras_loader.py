@@ -10,7 +10,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import close
+from conftest import ROOT, close
 from keras_zoo import NAMES, NOT_EXPORTABLE
 
 import nnrange
@@ -163,3 +163,36 @@ def test_importing_nnrange_does_not_import_tensorflow():
     code = "import sys, nnrange; nnrange.load; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_loading_a_keras_file_keeps_tensorflow_start_up_chatter_off_stderr():
+    """TensorFlow logs oneDNN and missing-CUDA lines from C++ before absl starts, which
+    TF_CPP_MIN_LOG_LEVEL does not reach; a user loading a model should see none of them."""
+    code = (
+        "import sys, nnrange\n"
+        "nnrange.load('models/mlp.keras')\n"
+        "print('loaded', 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "loaded True"
+    assert "absl::InitializeLog" not in out.stderr and "I0000" not in out.stderr, out.stderr
+
+
+def test_tf_chatter_filter_passes_everything_else():
+    from nnrange.loaders.keras import drop_tf_chatter
+
+    # lines as TensorFlow 2.21 printed them on this machine
+    chatter = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795888244.140507     790 port.cc:153] oneDNN custom operations are on.\n"
+        "I0000 00:00:1795888244.140873     790 cudart_stub.cc:31] Could not find cuda drivers\n"
+    )
+    kept = (
+        "E0000 00:00:1795888244.1 790 cuda_dnn.cc:8310] Unable to register cuDNN factory\n"
+        "Traceback (most recent call last):\n"
+        "ImportError: libcudart.so.12: cannot open shared object file\n"
+        "UserWarning: I0000 in a message is not a log line\n"
+    )
+    assert drop_tf_chatter(chatter + kept) == kept

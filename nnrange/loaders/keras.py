@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 
@@ -600,6 +603,46 @@ def _convert_model(ctx: _Context, model, xs: list[str]) -> str:
     return names[id(model.outputs[0])]
 
 
+#: TensorFlow's C++ start-up lines (oneDNN, missing CUDA drivers): logged before absl is
+#: initialised, so TF_CPP_MIN_LOG_LEVEL does not silence them
+_TF_CHATTER = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] "
+)
+
+
+def drop_tf_chatter(text: str) -> str:
+    """``text`` without TensorFlow's C++ start-up log lines (info and warning level only)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not _TF_CHATTER.match(line))
+
+
+def _import_keras():
+    """Import Keras (and TensorFlow) with its C++ start-up chatter kept off stderr; anything
+    else written there while importing, errors included, is passed on."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"]
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 to redirect
+        import keras
+
+        return keras
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            rest = drop_tf_chatter(captured.read().decode(errors="replace"))
+            if rest:
+                sys.stderr.write(rest)
+    return keras
+
+
 def load_keras(model, *, input_shape=None) -> Graph:
     """Convert a Keras 3 model (path to .keras/.h5, or an in-memory model) to a layer graph."""
     # TensorFlow's C++ start-up chatter (oneDNN, missing CUDA) says nothing about the model;
@@ -613,16 +656,14 @@ def load_keras(model, *, input_shape=None) -> Graph:
         _config_problems(_read_saved_config(path), problems)
         if problems:
             raise UnsupportedOperatorError(problems, path)
-        import keras
-
+        keras = _import_keras()
         try:
             model = keras.saving.load_model(path, compile=False, safe_mode=True)
         except Exception as exc:
             raise ModelLoadError(
                 f"{path}: Keras could not load the model ({type(exc).__name__}: {exc})"
             ) from exc
-    import keras
-
+    keras = _import_keras()
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"expected a Keras Model, got {type(model).__name__}")
     problems = []
