@@ -7,6 +7,13 @@ status and the time, next to the reference solver's time.
     python benchmarks/bab_exact.py [--time-limit 60] [--atol 1e-4] [--limit N]
                                    [--boxes prop_3,prop_4] [--nets 2_1,3_3]
                                    [--branching auto|rank|strong|mixed]
+                                   [--milp | --milp-no-split]
+
+``--milp`` also solves each (net, box) by ``method="milp"`` (one model for the outputs of its
+records, each solve limited to the same seconds per direction) right after bab's records of
+that box, so the two are timed in one session under the same load, and prints both totals per
+box. ``--milp-no-split`` does the same with one big-M MILP per box (``split=False``), never
+splitting the input.
 """
 
 from __future__ import annotations
@@ -31,6 +38,11 @@ def main() -> None:
     p.add_argument("--boxes", default=None, help="comma-separated box ids (default: all)")
     p.add_argument("--nets", default=None, help="comma-separated nets, e.g. 2_1 (default: all)")
     p.add_argument("--branching", default="auto", choices=["auto", "rank", "strong", "mixed"])
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--milp", action="store_true", help="also time method='milp'")
+    group.add_argument(
+        "--milp-no-split", action="store_true", help="also time one MILP per box (split=False)"
+    )
     args = p.parse_args()
     root = benchmarks_dir()
     records = json.loads((root / "reference" / "acasxu_exact.json").read_text())["records"]
@@ -45,7 +57,8 @@ def main() -> None:
         f"{'ref max':>12}  agree  status   {'s':>6} {'ref s':>6}"
     )
     agree_n, times = 0, []
-    for r in records:
+    pair_totals = [0.0, 0.0]  # bab, milp over the boxes milp ran on
+    for i, r in enumerate(records):
         net = r["net"]
         if net not in graphs:
             graphs[net] = nnrange.load(root / "acasxu" / f"{net}_batch_2000.onnx")
@@ -74,9 +87,51 @@ def main() -> None:
             f"{r['seconds']:>6.1f}",
             flush=True,
         )
+        last_of_box = i + 1 == len(records) or (
+            records[i + 1]["net"],
+            records[i + 1]["box_id"],
+        ) != (
+            net,
+            r["box_id"],
+        )
+        if (args.milp or args.milp_no_split) and last_of_box:
+            _versus_milp(args, graphs[net], records, r, times, pair_totals)
     print(
         f"\n{agree_n}/{len(records)} agree within {args.atol:g}; median time "
         f"{np.median(times):.1f} s, total {sum(times):.0f} s"
+    )
+    if pair_totals[0]:
+        print(
+            f"bab {pair_totals[0]:.0f} s, milp {pair_totals[1]:.0f} s in all: milp / bab = "
+            f"{pair_totals[1] / pair_totals[0]:.1f}"
+        )
+
+
+def _versus_milp(args, graph, records, last, times, pair_totals) -> None:
+    """Time milp on ``last``'s (net, box) for the outputs bab just did; print both totals."""
+    key = (last["net"], last["box_id"])
+    mine = [k for k, r in enumerate(records) if (r["net"], r["box_id"]) == key and k < len(times)]
+    outputs = sorted({records[k]["output"] for k in mine})
+    t0 = time.perf_counter()
+    res = nnrange.bounds(
+        graph,
+        last["box_lo"],
+        last["box_hi"],
+        method="milp",
+        outputs=outputs,
+        solve_time_limit=args.time_limit,
+        inner=False,
+        split=False if args.milp_no_split else None,
+    )
+    m_dt = time.perf_counter() - t0
+    b_dt = sum(times[k] for k in mine)
+    pair_totals[0] += b_dt
+    pair_totals[1] += m_dt
+    how = "milp (split=False)" if args.milp_no_split else "milp"
+    print(
+        f"  {key[0][13:]} {key[1]}: bab {b_dt:.1f} s, {how} {m_dt:.1f} s ({res.status.value}), "
+        f"milp / bab = {m_dt / b_dt:.1f}",
+        flush=True,
     )
 
 
