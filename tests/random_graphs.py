@@ -74,14 +74,20 @@ class _Builder:
         return Graph("x", self.shapes["x"], self.nodes, out, name="random")
 
 
-def random_mlp(rng, activations=None, n_in=None, residual=None, concat=None, softmax=None):
+def random_mlp(
+    rng, activations=None, n_in=None, residual=None, concat=None, softmax=None, hidden_softmax=False
+):
     """Dense layers with random activations, optional BatchNorm-like affine, residual Add,
-    Concat of two branches and a final softmax."""
+    Concat of two branches and a final softmax; ``hidden_softmax``: at least two hidden layers,
+    each but the last followed by a softmax (a node with no linear relaxation mid-network)."""
     n_in = n_in or int(rng.integers(1, 6))
     acts = activations or list(ACTIVATIONS)
     b = _Builder(rng, (n_in,))
     x = "x"
-    for _ in range(int(rng.integers(1, 4))):
+    layers = int(rng.integers(2, 4)) if hidden_softmax else int(rng.integers(1, 4))
+    for layer in range(layers):
+        if hidden_softmax and layer > 0:
+            x = b.add(Softmax(b.name("softmax"), [x], -1))
         width = int(rng.integers(2, 8))
         h = b.act(b.dense(x, width), acts[int(rng.integers(len(acts)))])
         if rng.random() < 0.3:

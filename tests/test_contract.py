@@ -111,6 +111,11 @@ def _random_graphs():
     cases["mlp_residual_concat_softmax"] = lambda: random_mlp(
         np.random.default_rng(99), residual=True, concat=True, softmax=True
     )
+    # ReLU-family slopes behind a softmax: alpha-CROWN's relaxed forward pass must give the
+    # softmax's output a value although its input is never reached
+    cases["mlp_hidden_softmax_relu"] = lambda: random_mlp(
+        np.random.default_rng(1), ["relu", "leaky_relu"], hidden_softmax=True
+    )
     return cases
 
 

@@ -36,19 +36,22 @@ def _relaxed_forward(state: crown.State, target: str, record: dict, x: np.ndarra
             values[node.name] = node.forward(*ins).reshape(b, k, *node.out_shape)
             continue
         a = record.get(node.name)
-        if a is None or node.inputs[0] not in values:
+        if a is None:
+            continue
+        rel = state.relax[node.name]
+        if rel is None:  # bounded by its output interval: its value does not need its input's
+            lo_out, hi_out = state.bounds[node.name]
+            values[node.name] = np.where(a >= 0, hi_out[:, None], lo_out[:, None])
+            continue
+        if node.inputs[0] not in values:
             continue
         v = values[node.inputs[0]]
-        rel = state.relax[node.name]
         if node.kind == "activation":
             ls, lb, us, ub = rel
             values[node.name] = np.where(a >= 0, us * v + ub, ls * v + lb)
         elif isinstance(node, MaxPool):
             positive = np.moveaxis(a, -1, -node.window.ndim - 1) if node.channels_last else a
             values[node.name] = maxpool_relaxed_forward(node, rel, v, positive >= 0)
-        else:
-            lo_out, hi_out = state.bounds[node.name]
-            values[node.name] = np.where(a >= 0, hi_out[:, None], lo_out[:, None])
     return values
 
 
