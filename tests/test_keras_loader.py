@@ -196,3 +196,58 @@ def test_tf_chatter_filter_passes_everything_else():
         "UserWarning: I0000 in a message is not a log line\n"
     )
     assert drop_tf_chatter(chatter + kept) == kept
+
+
+def test_activation_functions_are_read_by_what_they_are_not_by_their_name(tmp_path):
+    """A user's own ``def relu(x)`` (a leaky one here) saves as "relu"; a partial of a
+    built-in cannot be serialised: both are refused, naming the layer; TensorFlow's own
+    functions and activation layer objects load and match Keras."""
+    import functools
+
+    L = keras.layers
+
+    def relu(x):
+        return keras.ops.maximum(x, 0.5 * x)
+
+    for act, why in (
+        (relu, "'relu' from module"),
+        (functools.partial(keras.activations.relu, max_value=0.5), "'partial' from module"),
+    ):
+        model = keras.Sequential([keras.Input((2,)), L.Dense(3, activation=act), L.Dense(1)])
+        with pytest.raises(nnrange.UnsupportedOperatorError, match=f"Dense.*{why}"):
+            nnrange.load(model)
+    tf = pytest.importorskip("tensorflow")
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            L.Dense(4, activation=tf.nn.relu),
+            L.Dense(4, activation=L.LeakyReLU(negative_slope=0.1)),
+            L.Dense(2),
+        ]
+    )
+    path = tmp_path / "act_layer.keras"
+    model.save(path)
+    x = _inputs(model, seed=3, n=16)
+    for source in (model, path):
+        graph = nnrange.load(source)
+        assert [n.op for n in graph].count("LeakyRelu") == 1
+        _check_same(graph, model, x)
+
+
+def test_quantized_half_precision_and_integer_input_models_are_refused(tmp_path):
+    """Their arithmetic is not the float model nnrange bounds: an int8 Dense read as float
+    is off by its scale (point-box bounds of -6095 where Keras gives -0.09)."""
+    L = keras.layers
+    model = keras.Sequential([keras.Input((4,)), L.Dense(5, activation="relu"), L.Dense(2)])
+    model.quantize("int8")
+    path = tmp_path / "int8.keras"
+    model.save(path)
+    for source in (model, path):
+        with pytest.raises(nnrange.UnsupportedOperatorError, match=r"Dense.*quantized \(int8\)"):
+            nnrange.load(source)
+    half = keras.Sequential([keras.Input((4,)), L.Dense(2, dtype="mixed_float16")])
+    with pytest.raises(nnrange.UnsupportedOperatorError, match="computes in float16"):
+        nnrange.load(half)
+    ints = keras.Sequential([keras.Input((4,), dtype="int32"), L.Dense(2)])
+    with pytest.raises(nnrange.ModelLoadError, match="input is int32"):
+        nnrange.load(ints)

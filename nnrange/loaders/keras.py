@@ -195,6 +195,11 @@ def _w(v) -> np.ndarray:
 
 # ---------------------------------------------------------------------- layer handlers
 def _with_activation(ctx, layer, name, out):
+    import keras
+
+    fn = layer.activation
+    if isinstance(fn, keras.layers.Layer):  # activation=LeakyReLU(0.1): a layer object
+        return LAYERS[type(fn).__name__](ctx, fn, [out], ctx.unique(f"{name}/{fn.name}"))
     act = _activation_name(layer.get_config().get("activation"))
     nodes = _activation_nodes(ctx.unique(f"{name}/{act}"), out, act, layer.name)
     return ctx.chain(nodes, out)
@@ -479,8 +484,74 @@ def _layer_problem(class_name: str, config: dict, module: str | None) -> str | N
     if class_name not in LAYERS:
         return "layer type not supported"
     act = config.get("activation")
+    if isinstance(act, dict) and act.get("class_name") not in (None, "function"):
+        return _activation_layer_problem(
+            act["class_name"], act.get("config") or {}, act.get("module")
+        )
     if act is not None and _activation_name(act) not in SUPPORTED_ACTIVATIONS:
         return f"activation {_activation_name(act)!r} is not supported"
+    return None
+
+
+#: Layers that may stand in a layer's ``activation=`` argument
+_ACTIVATION_LAYERS = {"Activation", "ReLU", "LeakyReLU", "ELU", "Softmax"}
+
+
+def _activation_layer_problem(class_name: str, config: dict, module: str | None) -> str | None:
+    """Why a layer object given as another layer's activation cannot be converted, or None."""
+    if class_name not in _ACTIVATION_LAYERS:
+        return f"layer {class_name} as an activation is not supported"
+    reason = _layer_problem(class_name, config, module)
+    return f"its activation layer {class_name}: {reason}" if reason else None
+
+
+#: Where the activation functions live that nnrange reads by name: Keras's own, and
+#: TensorFlow's under the same names and defaults (tf.nn.relu, tf.nn.leaky_relu's 0.2). Other
+#: functions are refused whatever their name: a user's ``def relu(x)`` saves as "relu", and
+#: jax.nn.leaky_relu's default slope is 0.01, not Keras's 0.2.
+_BUILTIN_MODULES = ("keras.", "tensorflow.")
+
+
+def _live_activation_problem(fn) -> str | None:
+    """Why a live layer's activation cannot be read from its name, or None. The saved name
+    alone is not trusted: a user's own ``def relu(x)`` saves as "relu"."""
+    import keras
+
+    if fn is None:
+        return None
+    if isinstance(fn, keras.layers.Layer):
+        try:
+            config = fn.get_config()
+        except Exception:  # noqa: BLE001 - custom layers may not serialise at all
+            config = {}
+        return _activation_layer_problem(type(fn).__name__, config, type(fn).__module__)
+    module = getattr(fn, "__module__", None) or ""
+    if not module.startswith(_BUILTIN_MODULES):
+        what = getattr(fn, "__name__", None) or type(fn).__name__
+        return (
+            f"activation {what!r} from module {module or 'unknown'!r} is not one of Keras's own "
+            "functions, and nnrange never runs or analyses other code; use a Keras activation, "
+            "or an activation layer such as ReLU(max_value=..., negative_slope=...)"
+        )
+    return None
+
+
+def _dtype_problem(layer) -> str | None:
+    """Why a layer's arithmetic is not the float model nnrange bounds, or None."""
+    mode = getattr(layer, "quantization_mode", None)
+    if mode:
+        return (
+            f"quantized ({mode}); nnrange bounds float models only: bound the model as it was "
+            "before quantize()"
+        )
+    dtype = str(getattr(layer, "compute_dtype", "float32"))
+    if dtype in ("float16", "bfloat16"):
+        policy = getattr(getattr(layer, "dtype_policy", None), "name", dtype)
+        return (
+            f"computes in {dtype} (dtype policy {policy!r}), whose rounding nnrange's bounds do "
+            "not cover; rebuild the model with float32 layers and copy its weights over "
+            "(set_weights(get_weights()))"
+        )
     return None
 
 
@@ -546,7 +617,11 @@ def _live_problems(model, problems: list) -> None:
             config = layer.get_config()
         except Exception:  # noqa: BLE001 - custom layers may not serialise at all
             config = {}
-        reason = _layer_problem(name, config, module)
+        reason = (
+            _layer_problem(name, config, module)
+            or _live_activation_problem(getattr(layer, "activation", None))
+            or _dtype_problem(layer)
+        )
         if reason:
             problems.append((name, layer.name, reason))
 
@@ -679,6 +754,13 @@ def load_keras(model, *, input_shape=None) -> Graph:
             f"{source}: nnrange needs a model with one output, this one has "
             f"{len(model.outputs)}; bound the one you need as its own model, "
             "keras.Model(model.inputs, model.outputs[i])"
+        )
+    in_dtype = str(model.inputs[0].dtype)
+    if in_dtype not in ("float32", "float64"):
+        raise ModelLoadError(
+            f"{source}: the model's input is {in_dtype}, so Keras rounds or truncates what it is "
+            "given; nnrange bounds real-valued inputs. Give the model a float32 Input "
+            "(keras.Input(shape, dtype='float32')) and cast inside it only if the cast is meant"
         )
     shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
     if any(d is None for d in shape):
