@@ -251,3 +251,49 @@ def test_quantized_half_precision_and_integer_input_models_are_refused(tmp_path)
     ints = keras.Sequential([keras.Input((4,), dtype="int32"), L.Dense(2)])
     with pytest.raises(nnrange.ModelLoadError, match="input is int32"):
         nnrange.load(ints)
+
+
+def test_subclassed_unbuilt_and_functional_subclass_models():
+    """A functional model built in a subclass's __init__ loads (it is a Keras model, not an
+    unknown object); one whose call() is overridden, a subclassed model and an unbuilt
+    Sequential are refused with what to do."""
+    L = keras.layers
+
+    class Built(keras.Model):
+        def __init__(self):
+            x = keras.Input((4,))
+            super().__init__(x, L.Dense(2)(L.Dense(3, activation="relu")(x)))
+
+    model = Built()
+    _check_same(nnrange.load(model), model, _inputs(model, n=8))
+
+    class Doubled(Built):
+        def call(self, x):
+            return 2 * super().call(x)
+
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = L.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    sub = Sub()
+    sub(np.zeros((1, 4), np.float32))
+    for m in (Doubled(), sub):
+        with pytest.raises(nnrange.ModelLoadError, match="subclassed Keras model.*functional"):
+            nnrange.load(m)
+    with pytest.raises(nnrange.ModelLoadError, match="no input yet.*keras.Input"):
+        nnrange.load(keras.Sequential([L.Dense(3)]), input_shape=(4,))
+
+
+def test_input_shape_fills_unknown_dimensions_and_must_fit_the_rest():
+    L = keras.layers
+    model = keras.Sequential(
+        [keras.Input((None, 3)), L.Conv1D(4, 3, padding="same"), L.GlobalMaxPooling1D()]
+    )
+    assert nnrange.load(model, input_shape=(8, 3)).input_shape == (8, 3)
+    for wrong in ((8,), (8, 4), (1, 8, 3)):
+        with pytest.raises(nnrange.ModelLoadError, match=r"does not fit the model's input"):
+            nnrange.load(model, input_shape=wrong)

@@ -50,11 +50,15 @@ def _convert(model, input_shape, output) -> Graph:
             f"{path}: unknown model file type '{suffix}'; nnrange reads .onnx, .keras and .h5 files"
         )
     module = type(model).__module__
+    # a user's subclass of a Keras model keeps a Keras class among its bases
+    keras_class = any(
+        c.__module__.startswith(("keras", "tf_keras", "tensorflow")) for c in type(model).__mro__
+    )
     if module.startswith("onnx"):
         from .onnx import load_onnx
 
         return load_onnx(model, input_shape=input_shape, output=output)
-    if module.startswith(("keras", "tf_keras", "tensorflow")):
+    if keras_class:
         from .keras import load_keras
 
         return load_keras(model, input_shape=input_shape)

@@ -673,7 +673,11 @@ def _convert_model(ctx: _Context, model, xs: list[str]) -> str:
                 )
             inputs = [names[id(t)] for t in node.input_tensors]
             if len(node.outputs) != 1:
-                raise ModelLoadError(f"layer '{op.name}' has {len(node.outputs)} outputs")
+                raise ModelLoadError(
+                    f"Keras model: layer '{op.name}' has {len(node.outputs)} outputs; nnrange "
+                    "follows one output per layer: put a nested model's layers into the outer "
+                    "model directly, or give the nested model one output"
+                )
             names[id(node.outputs[0])] = _convert_layer(ctx, op, inputs)
     return names[id(model.outputs[0])]
 
@@ -741,6 +745,24 @@ def load_keras(model, *, input_shape=None) -> Graph:
     keras = _import_keras()
     if not isinstance(model, keras.Model):
         raise ModelLoadError(f"expected a Keras Model, got {type(model).__name__}")
+    # what runs is the graph of layers only while call() is Keras's own
+    call_owner = next(c for c in type(model).__mro__ if "call" in vars(c))
+    try:
+        model.inputs  # noqa: B018 - unbuilt and subclassed models have none
+        built = True
+    except AttributeError:
+        built = False
+    if not built and isinstance(model, keras.Sequential):
+        raise ModelLoadError(
+            f"{source}: the Sequential model '{model.name}' has no input yet (it was never "
+            "built); start it with keras.Input(shape), or call it once on data"
+        )
+    if not built or not call_owner.__module__.startswith("keras"):
+        raise ModelLoadError(
+            f"{source}: {type(model).__name__} is a subclassed Keras model: its call() is Python "
+            "code, which nnrange never runs or analyses; rebuild it as a functional or "
+            "Sequential model (keras.Input(...), then the same layers)"
+        )
     problems = []
     _live_problems(model, problems)
     if problems:
@@ -762,7 +784,15 @@ def load_keras(model, *, input_shape=None) -> Graph:
             "given; nnrange bounds real-valued inputs. Give the model a float32 Input "
             "(keras.Input(shape, dtype='float32')) and cast inside it only if the cast is meant"
         )
-    shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
+    declared = tuple(model.inputs[0].shape[1:])
+    shape = declared if input_shape is None else tuple(input_shape)
+    if len(shape) != len(declared) or any(
+        d is not None and s != d for s, d in zip(shape, declared, strict=True)
+    ):
+        raise ModelLoadError(
+            f"{source}: input_shape {shape} does not fit the model's input {declared} (one "
+            "sample, no batch axis): give every dimension, the known ones unchanged"
+        )
     if any(d is None for d in shape):
         raise ModelLoadError(
             f"{source}: input shape {shape} has unknown dimensions; fix them in Python with "
