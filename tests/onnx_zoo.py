@@ -70,6 +70,10 @@ CASES = {
     ),
     "matmul_left_const": lambda: make([N("MatMul", ["C", "x"], ["y"])], [1, 2, 4], {"C": _w(3, 2)}),
     "matmul_vector_weight": lambda: make([N("MatMul", ["x", "w"], ["y"])], [1, 4], {"w": _w(4)}),
+    "matmul_left_vector": lambda: make([N("MatMul", ["v", "x"], ["y"])], [1, 2, 4], {"v": _w(2)}),
+    "matmul_left_vector_4d": lambda: make(
+        [N("MatMul", ["v", "x"], ["y"])], [1, 3, 2, 4], {"v": _w(2)}
+    ),
     "matmul_1d_input": lambda: make([N("MatMul", ["C", "x"], ["y"])], [3], {"C": _w(2, 3)}),
     "sub_div_normalisation": lambda: make(
         [N("Sub", ["x", "mean"], ["h"]), N("Div", ["h", "std"], ["y"])],

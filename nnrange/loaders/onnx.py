@@ -282,29 +282,28 @@ def out_name(node, suffix: str = "") -> str:
 
 
 def _left_matmul(cv, node, x_onnx: str, c: np.ndarray, bias=None):
-    """``y = C @ X`` for constant 2-D C and variable X of >= 2 axes: transpose, Dense, transpose."""
+    """``y = C @ X`` for constant 2-D C and variable X of >= 2 axes: transpose, Dense, transpose.
+    A 1-D C (MatMul only, no bias) is a one-row matrix whose row axis the result drops, as in
+    numpy."""
     s = cv.shape(x_onnx)
+    row = c.ndim == 1 and len(s) >= 2
+    if row:
+        c = c[None]
     if c.ndim != 2:
         raise _Unsupported(f"constant-times-variable product with shapes {c.shape} @ {s}")
+    done = None if bias is not None or row else node.output[0]  # the last node's ONNX name
     if len(s) == 1:  # matrix @ vector: a Dense layer with the transposed matrix
-        d = cv.emit(
-            Dense(out_name(node, "matmul"), [cv.var(x_onnx)], c.T, None, source=_label(node)),
-            None if bias is not None else node.output[0],
+        y = cv.emit(
+            Dense(out_name(node, "matmul"), [cv.var(x_onnx)], c.T, None, source=_label(node)), done
         )
-        if bias is not None:
-            cv.emit(
-                Affine(out_name(node), [d], shift=bias, source=_label(node), op="Add"),
-                node.output[0],
-            )
-        return
-    perm = (*range(len(s) - 2), len(s) - 1, len(s) - 2)
-    t = cv.emit(Transpose(out_name(node, "T_in"), [cv.var(x_onnx)], perm, source=_label(node)))
-    d = cv.emit(Dense(out_name(node, "matmul"), [t], c.T, None, source=_label(node)))
-    y = cv.emit(
-        Transpose(out_name(node, "T_out"), [d], perm, source=_label(node)),
-        None if bias is not None else node.output[0],
-    )
-    if bias is not None:
+    else:
+        perm = (*range(len(s) - 2), len(s) - 1, len(s) - 2)
+        t = cv.emit(Transpose(out_name(node, "T_in"), [cv.var(x_onnx)], perm, source=_label(node)))
+        d = cv.emit(Dense(out_name(node, "matmul"), [t], c.T, None, source=_label(node)))
+        y = cv.emit(Transpose(out_name(node, "T_out"), [d], perm, source=_label(node)), done)
+    if row:
+        cv.emit(Reshape(out_name(node), [y], (*s[:-2], s[-1]), source=_label(node)), node.output[0])
+    elif bias is not None:
         cv.emit(
             Affine(out_name(node), [y], shift=bias, source=_label(node), op="Add"), node.output[0]
         )
