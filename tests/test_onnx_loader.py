@@ -84,6 +84,9 @@ def test_all_unsupported_ops_listed_at_once():
     assert ops == ["Sin", "Cos", "Mul"]
     text = str(info.value)
     assert "Sin (node 'a')" in text and "Cos (node 'c')" in text and "two variable tensors" in text
+    # Cos comes after the unsupported Sin: the same reason, not a vaguer one
+    reasons = [p[2] for p in info.value.problems]
+    assert reasons[0] == reasons[1] and "depend on the model input" in reasons[1]
 
 
 def test_unsupported_attribute_is_named():

@@ -47,6 +47,10 @@ _FLOAT_TYPES = {1, 10, 11, 16}  # float, float16, double, bfloat16: inputs nnran
 _CAST_IDENTITY = {1, 11}  # float, double: a cast to these keeps the values (half types round)
 
 
+#: Why an op nnrange has no handler for fails (ops on constants only are folded instead).
+_NOT_ON_INPUT = "not supported on tensors that depend on the model input"
+
+
 class _Unsupported(Exception):
     """Raised by a handler for a supported op used in an unsupported way."""
 
@@ -182,7 +186,7 @@ class _Converter:
             inputs = [i for i in node.input]
             if any(i in self.poisoned for i in inputs):
                 if node.op_type not in HANDLERS and node.op_type not in _FOLD_ONLY:
-                    self.problems.append((node.op_type, label, "not supported"))
+                    self.problems.append((node.op_type, label, _NOT_ON_INPUT))
                 self.poisoned.update(node.output)
                 continue
             try:
@@ -195,7 +199,7 @@ class _Converter:
                 elif node.op_type in HANDLERS:
                     HANDLERS[node.op_type](self, node, _attrs(node))
                 else:
-                    raise _Unsupported("not supported on tensors that depend on the model input")
+                    raise _Unsupported(_NOT_ON_INPUT)
             except _Unsupported as exc:
                 self.problems.append((node.op_type, label, str(exc)))
                 self.poisoned.update(node.output)
