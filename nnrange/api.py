@@ -34,8 +34,30 @@ def _strict_default() -> bool:
 _SHARED = ("atol", "rtol", "seed", "time_limit")
 
 
+def _params(engine: Engine) -> set[str]:
+    """The keyword arguments ``engine.run`` takes."""
+    return set(inspect.signature(engine.run).parameters)
+
+
+def _chain_options(chain: list[Engine], options: dict, auto: bool) -> list[dict]:
+    """Each engine's share of ``options``: all of them for a named engine (which refuses what
+    it does not know); along the auto chain, what each accepts, refusing only options that no
+    engine the chain can reach takes."""
+    if not auto:
+        return [options]
+    reach = [ENGINES[name] for name in AUTO_CHAIN if name in ENGINES]
+    unknown = set(options) - set().union(*(_params(e) for e in reach))
+    if unknown:
+        names = ", ".join(e.name for e in reach)
+        raise EngineError(
+            f"option(s) {', '.join(sorted(unknown))} taken by no engine of method='auto' "
+            f"({names}); name one engine with method= to pass its own options"
+        )
+    return [{k: v for k, v in options.items() if k in _params(e)} for e in chain]
+
+
 def _run(engine: Engine, graph: Graph, box: Box, options: dict, shared: dict) -> BoundsResult:
-    params = inspect.signature(engine.run).parameters
+    params = _params(engine)
     options = {**{k: v for k, v in shared.items() if k in params and v is not None}, **options}
     try:
         result = engine.run(graph, box, **options)
@@ -72,9 +94,10 @@ def bounds(
     model: path to an .onnx/.keras/.h5 file, an ONNX ModelProto, a Keras model, or a Graph.
     lo, hi: box bounds: scalars, flat sequences, arrays in the input shape, or a leading batch
         axis of several boxes (see ``Box.from_bounds``).
-    method: ``"auto"`` (default: CROWN, escalating when ``tolerance``/``exact`` ask for more),
-        or one engine: ``"crown"``, ``"alpha-crown"`` (tighter, slower), ``"ibp"`` (fastest,
-        loosest), ``"sample"`` (inner bounds only).
+    method: ``"auto"`` (default: CROWN; when ``tolerance``/``exact`` ask for more, it escalates
+        to alpha-CROWN, then branch and bound), or one engine: ``"crown"``, ``"alpha-crown"``
+        (tighter, slower), ``"ibp"`` (fastest, loosest), ``"bab"`` (anytime exact ranges),
+        ``"milp"`` (exact ranges of piecewise-linear nets), ``"sample"`` (inner bounds only).
     inner: inner bounds (attained values with witness inputs) attached to an outer engine's
         result: ``"fast"`` (default), ``"thorough"``, a dict of ``sampling.run`` options
         (e.g. ``{"samples": 5000, "steps": 0}``), or ``False`` for none.
@@ -87,11 +110,13 @@ def bounds(
         before escalating gets at most half of what is left), and engines with a time limit of
         their own (bab, milp) get what is left.
     seed: random seed of the inner-bound search (and of engines that take one).
-    atol, rtol: tolerance for calling an output's range exact; engines that stop at a gap
-        (bab, milp) get them as their target.
+    atol, rtol: tolerance for calling an output's range exact; bab gets them as the gap it
+        stops at (milp solves to its own fixed gaps, far smaller).
     strict: raise ``UnsoundBoundError`` (instead of warning) when a witness escapes an outer
         bound; defaults to the environment variable ``NNRANGE_STRICT``.
-    options: passed to the engine (to each engine of the chain for ``"auto"``).
+    options: passed to the engine; for ``"auto"``, each engine of the chain gets those it
+        takes. ``outputs=`` (engines that search per output: bab, milp) also limits the
+        escalation to those outputs: the others keep the bounds the chain gives them.
 
     Returns a ``BoundsResult``; ``result.engines`` says which engines ran.
     """
@@ -103,17 +128,20 @@ def bounds(
     chain = _chain(method, escalate)
     graph = load(model)
     box = Box.from_bounds(lo, hi, graph.input_shape)
+    auto = isinstance(method, str) and method.lower() == "auto"
+    per_engine = _chain_options(chain, options, auto)
+    watched = graph.output_indices(options.get("outputs"))  # outputs whose gap decides
     t0 = time.perf_counter()
     result = None
     for step, engine in enumerate(chain):
         left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
         shared = {"atol": atol, "rtol": rtol, "seed": seed, "time_limit": left}
-        part = _run(engine, graph, box, options, shared)
+        part = _run(engine, graph, box, per_engine[step], shared)
         result = part if result is None else result.combine(part)
         if engine.gives_outer and inner_opts is not None and step == 0:
             result = result.combine(sampling.run(graph, box, seed=seed, **inner_opts))
         result.atol, result.rtol = atol, rtol
-        if step == 0 and escalate and inner_opts is not None and not result.exact.all():
+        if step == 0 and escalate and inner_opts is not None and not _closed(result, watched):
             # before paying for tighter outer bounds, make sure the inner side is not the gap
             thorough = dict(sampling.PRESETS["thorough"])
             if time_limit is not None:  # its guided search gets at most half the time left
@@ -122,16 +150,21 @@ def bounds(
                 thorough["search"] = min(thorough["search"], 0.5 * left / searches)
             result = result.combine(sampling.run(graph, box, seed=seed, **thorough))
             result.atol, result.rtol = atol, rtol
-        done = bool(result.exact.all())
-        if done:
+        if _closed(result, watched):
             break
         if time_limit is not None and time.perf_counter() - t0 > time_limit:
             if step + 1 < len(chain):  # stopped escalating: what is left open is the time's
                 result.status = Status.TIMEOUT
             break
-    if method == "auto":
+    if auto:
         result.method = "auto"
     return result.check(strict=_strict_default() if strict is None else strict)
+
+
+def _closed(result: BoundsResult, outputs: list[int]) -> bool:
+    """Every box's ``outputs`` are exact within the result's tolerance."""
+    exact = result.exact.reshape(result.n_boxes, -1)
+    return bool(exact[:, outputs].all())
 
 
 def check_options(**values) -> None:

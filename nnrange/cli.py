@@ -142,7 +142,7 @@ def _method_help() -> str:
         (
             "auto",
             "CROWN plus the inner search; with --tolerance or --exact it escalates "
-            "(thorough inner search, then alpha-CROWN) while a gap stays open",
+            "(thorough inner search, then alpha-CROWN, then bab) while a gap stays open",
         ),
     ]
     for name, eng in ENGINES.items():
@@ -264,6 +264,8 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser(
         "info",
         help="show the layer graph nnrange builds and which engines handle it",
+        description="List the layer graph nnrange builds from MODEL (name, op, output shape,\n"
+        "parameters, attributes) with a column per engine saying whether it handles each layer.",
         epilog=_EXIT_CODES,
         formatter_class=fmt,
     )
@@ -454,13 +456,13 @@ def _engine_options(args, bar) -> tuple[dict, list[str]]:
     """Options for a single named engine: its own time limit, outputs, progress callback."""
     from .api import resolve_method
 
-    if args.method.lower() == "auto":
-        return {}, []
+    if args.method.lower() == "auto":  # the chain's engines that search per output take it
+        return ({} if args.outputs is None else {"outputs": list(args.outputs)}), []
     engine = resolve_method(args.method)
     opts: dict = {}
     notes: list[str] = []
     if args.timeout is not None and not _accepts(engine, "time_limit"):
-        notes.append(f"{engine.name} has no time limit of its own; --timeout is checked after it")
+        notes.append(f"{engine.name} has no time limit of its own: --timeout does not apply to it")
     if args.outputs is not None and _accepts(engine, "outputs"):
         opts["outputs"] = list(args.outputs)
     if bar.enabled and _accepts(engine, "progress"):
@@ -484,6 +486,10 @@ def _cmd_bounds(args) -> int:
 
     if args.method.lower() != "auto":
         resolve_method(args.method)  # unknown methods fail before any work
+    if args.plot:  # before the work, not after it: a bad path would throw the bounds away
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise UsageError(f"--plot {args.plot}: folder {folder} does not exist")
     src = _box_source(args)
     graph = load(args.model)
     try:

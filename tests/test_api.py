@@ -82,3 +82,25 @@ def test_overflow_gives_infinite_bounds_not_nan():
         r = nnrange.bounds(model, -1, 1, method="ibp", inner=False)
     assert not np.isnan(r.lower).any() and not np.isnan(r.upper).any()
     assert r.upper[0] == np.inf
+
+
+def test_auto_hands_each_engine_the_options_it_takes():
+    # two_slopes is crown's, alpha_steps bab's: the chain crown -> alpha-crown -> bab used to
+    # fail at alpha-crown ("unexpected keyword") after CROWN had run
+    g = random_mlp(np.random.default_rng(7), activations=["relu"], n_in=4)
+    r = nnrange.bounds(g, -1, 1, exact=True, two_slopes=True, alpha_steps=0, time_limit=20)
+    assert r.engines == ("crown", "sample", "alpha-crown", "bab") and r.exact.all()
+    with pytest.raises(EngineError, match="bogus taken by no engine of method='auto'"):
+        nnrange.bounds(g, -1, 1, exact=True, bogus=1)
+    assert nnrange.bounds(g, -1, 1, method="AUTO").method == "auto"  # any case, as matched
+
+
+def test_auto_escalates_on_the_chosen_outputs_only():
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(7), 4, (8, 6), 3)
+    r = nnrange.bounds(g, -1, 1, exact=True, outputs=[1], time_limit=20)
+    assert r.engines[-1] == "bab" and r.exact[1] and r.status is nnrange.Status.OK
+    # bab searched output 1 only: the others keep the bounds of the engines before it
+    others = [j for j in range(g.output_size) if j != 1]
+    assert not r.exact[others].all()

@@ -45,7 +45,8 @@ ENGINES: dict[str, Engine] = {
         bab.run,
         True,
         True,
-        "branch and bound by input splitting with CROWN: anytime, exact within a tolerance",
+        "branch and bound with CROWN, splitting inputs (small inputs) or ReLUs (ReLU nets with"
+        " more than 64 inputs): anytime, exact within a tolerance",
     ),
     "milp": Engine(
         "milp",

@@ -854,12 +854,14 @@ def run(
     seed: int = 0,
     branching: str = "auto",
     leaves: Leaves | None = None,
+    alpha_steps: int = ALPHA_STEPS,
 ) -> BoundsResult:
     """Output ranges by branch and bound: for every box, output and direction, ``minimize``
     until the gap is within ``atol + rtol |value|`` or ``time_limit`` (seconds for the whole
     run; what a search leaves unused passes to the next) runs out. ``outputs`` restricts the
     search to some outputs (the others keep CROWN's bounds); ``workers`` runs searches in
-    parallel processes (None: all cores); ``branching`` and ``leaves`` are ``minimize``'s,
+    parallel processes (None: all cores); ``branching``, ``leaves`` and ``alpha_steps`` are
+    ``minimize``'s,
     except that "auto" picks rank or mixed input splitting per box (``_range_branching``).
     Stopped searches leave sound outer bounds and status "timeout"."""
     t0 = time.perf_counter()
@@ -885,6 +887,7 @@ def run(
         "seed": seed,
         "branching": branching,
         "leaves": leaves,
+        "alpha_steps": alpha_steps,
     }
     workers = (os.cpu_count() or 1) if workers is None else max(1, int(workers))
     box_kwargs = [

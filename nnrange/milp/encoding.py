@@ -80,8 +80,8 @@ def unsupported_reason(graph: Graph) -> str | None:
     return (
         f"the MILP encodes only piecewise-linear networks exactly (affine maps, ReLU, "
         f"LeakyReLU, Clip, MaxPool); node{'s' if len(bad) > 1 else ''} {names}{more} {verb} not "
-        "piecewise linear. Pass relaxed=True to encode the linear relaxation instead (sound "
-        "bounds, not exact), or use method='crown' / 'alpha-crown'."
+        "piecewise linear. In Python, pass relaxed=True to encode the linear relaxation "
+        "instead (sound bounds, not exact); or use method 'crown' / 'alpha-crown'."
     )
 
 
