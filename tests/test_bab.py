@@ -293,6 +293,84 @@ def test_relu_splitting_reaches_the_brute_force_optimum(seed, leaves):
         assert sign * float(c @ g.forward(s.witness[None])[0]) == pytest.approx(s.value)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_relu_splitting_with_split_multipliers_reaches_the_brute_force_optimum(seed, monkeypatch):
+    """Open pieces refined by alpha-CROWN with beta-CROWN's split multipliers from the first
+    batch on (not after 2 s): still never more than the optimum, and the gap closes."""
+    from test_milp import brute_force, relu_net
+
+    calls = []
+    optimize = bab.alpha_crown.optimize
+
+    def counted(*args, split_signs=None, **kwargs):
+        calls.append(split_signs is not None and any(np.any(v) for v in split_signs.values()))
+        return optimize(*args, split_signs=split_signs, **kwargs)
+
+    monkeypatch.setattr(bab, "ALPHA_AFTER", 0.0)
+    monkeypatch.setattr(bab.alpha_crown, "optimize", counted)
+    rng = np.random.default_rng(90 + seed)
+    g = relu_net(rng, 3, (6, 5), 2)
+    lo, hi = -np.ones(3), np.ones(3)
+    c = np.array([1.0, -0.5])
+    top, bottom = brute_force(g, lo, hi, c)
+    for sign, exact in ((1.0, bottom), (-1.0, -top)):
+        s = bab.minimize(
+            g, lo, hi, sign * c[None], atol=1e-7, branching="relu", leaves=bab.Leaves(0, root=0)
+        )
+        assert s.status is Status.OK
+        assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-6
+    assert any(calls)  # the multipliers were in play
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_alpha_lower_with_split_multipliers_holds_on_the_piece(seed):
+    # a ReLU-split piece as minimize makes it (the signs of a few neurons at a sample point,
+    # carried as their bounds): the refined lower bound of g holds at every sample in the piece
+    from test_milp import relu_net
+
+    from nnrange.graph import with_objective
+
+    rng = np.random.default_rng(seed)
+    g = relu_net(rng, 3, (6, 5), 2)
+    obj = with_objective(g, rng.normal(size=(1, 2)), np.zeros(1))
+    lo, hi = -np.ones((1, 3)), np.ones((1, 3))
+    pts = rng.uniform(lo, hi, size=(20000, 3))
+    vals = obj.forward(pts, all_values=True)
+    known, inside = {}, np.ones(len(pts), dtype=bool)
+    for src in ("d0", "d1"):
+        low = np.full((1, vals[src].shape[1]), -np.inf)
+        high = np.full((1, vals[src].shape[1]), np.inf)
+        for j in rng.choice(vals[src].shape[1], size=2, replace=False):
+            active = vals[src][0, j] >= 0
+            (low if active else high)[0, j] = 0.0
+            inside &= (vals[src][:, j] >= 0) if active else (vals[src][:, j] <= 0)
+        known[src] = (low, high)
+    plain = bab._alpha_lower(obj, lo, hi, known, np.array([0]), 1, 0)  # CROWN's
+    split = bab._alpha_lower(obj, lo, hi, known, np.array([0]), 1, 20, relu=True)
+    g_in = vals[obj.output][inside, 0]
+    assert inside.any() and np.all(g_in >= split[0] - 1e-9) and split[0] >= plain[0] - 1e-12
+
+
+def test_root_bounds_are_computed_once_per_box_and_read_only(monkeypatch):
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(5), 3, (6, 5), 2)
+    lo, hi = -np.ones((1, 3)), np.ones((1, 3))
+    runs = []
+    compute = bab.crown.compute_state
+    monkeypatch.setattr(
+        bab.crown,
+        "compute_state",
+        lambda *a, **k: runs.append(k.get("refine") is not None) or compute(*a, **k),
+    )
+    first = bab._root_bounds(g, lo, hi, deadline=np.inf)
+    again = bab._root_bounds(g, lo.copy(), hi.copy(), deadline=np.inf)
+    assert again is first and runs == [True]
+    assert all(not a.flags.writeable for pair in first.values() for a in pair)
+    bab._root_bounds(g, lo, 0.5 * hi, deadline=np.inf)  # another box: computed anew
+    assert runs == [True, True]
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_relu_splitting_stopped_early_is_sound(seed):
     rng = np.random.default_rng(seed)

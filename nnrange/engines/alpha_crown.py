@@ -55,6 +55,17 @@ def _relaxed_forward(state: crown.State, target: str, record: dict, x: np.ndarra
     return values
 
 
+def _adam(moments: dict, key, param: np.ndarray, grad: np.ndarray, it: int, step, low, high):
+    """One projected Adam step on ``param`` (in place), its moments kept in ``moments[key]``."""
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    m, v = moments.get(key, (0.0, 0.0))
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    moments[key] = (m, v)
+    param -= step * (m / (1 - beta1**it)) / (np.sqrt(v / (1 - beta2**it)) + eps)
+    np.clip(param, low, high, out=param)
+
+
 def optimize(
     state: crown.State,
     target: str,
@@ -65,11 +76,24 @@ def optimize(
     patience: int = 5,
     tol: float = 1e-9,
     entries: np.ndarray | None = None,
+    split_signs: dict[str, np.ndarray] | None = None,
+    deadline: float | None = None,
+    beta_lr: float = 0.05,
 ):
     """Minimise over the slopes the upper bounds of the rows of ``c . t`` for tensor ``target``
     (``c``: (B, K, *t), or (B, K, len(entries)) on the flat ``entries`` of ``t`` only, as in
     ``crown.backward_upper``). Returns the best upper bound per row ``(B, K)`` and the linear bound
-    that gives it: coefficients ``(B, K, *input_shape)`` and constants ``(B, K)``."""
+    that gives it: coefficients ``(B, K, *input_shape)`` and constants ``(B, K)``.
+
+    ``split_signs`` (beta-CROWN): tensors upstream of ``target`` mapped to arrays ``(B, *shape)``
+    of signs s, promising ``s * u >= 0`` wherever the bounds are to hold (+1: the neuron is known
+    active there, -1 inactive, 0 no constraint; branch and bound's ReLU splits). For any
+    ``beta >= 0``, ``c . t <= c . t + beta * s * u`` on that set, so the rows bound the latter,
+    and beta is optimised with the slopes (its gradient is ``s`` times ``u``'s value in the
+    relaxed network; Adam steps of ``beta_lr``, decaying like the slopes'). The bounds then
+    hold on that set only, not on the whole box.
+    ``deadline`` (a ``time.perf_counter()`` value): no new step after it (the best bounds so
+    far are as sound as any)."""
     g = state.graph
     b, k = crown.row_count(state, c, entries)
     # which nodes have slopes to optimise, and where
@@ -86,22 +110,25 @@ def optimize(
         ls = base[node.name][0]
         alpha = np.broadcast_to(ls, (b, k, *node.out_shape)).copy()
         params[node.name] = (alpha, mask, *rng)
+    signs = {t: s_[:, None] for t, s_ in (split_signs or {}).items() if np.any(s_) and t != target}
+    betas = {t: np.zeros((b, k, *s_.shape[2:])) for t, s_ in signs.items()}
     best, best_a, best_b = crown.backward_upper(state, target, c, entries=entries)
-    if not params or iterations <= 0:
+    if not (params or betas) or iterations <= 0:
         return best, best_a, best_b
-    m = {n: np.zeros_like(p[0]) for n, p in params.items()}
-    v = {n: np.zeros_like(p[0]) for n, p in params.items()}
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    moments: dict = {}
     center = state.center.reshape(state.lo.shape)
     radius = state.radius.reshape(state.lo.shape)
     stale = 0
     try:
         for it in range(1, iterations + 1):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             for name, (alpha, mask, _, _) in params.items():
                 ls, lb, us, ub = base[name]
                 state.relax[name] = (np.where(mask, alpha, ls), lb, us, ub)
             record: dict = {}
-            upper, a_x, bias = crown.backward_upper(state, target, c, record, entries)
+            added = {t: betas[t] * signs[t] for t in betas} or None
+            upper, a_x, bias = crown.backward_upper(state, target, c, record, entries, added)
             improved = upper < best - tol * (1 + np.abs(best))
             better = upper < best
             best = np.where(better, upper, best)
@@ -113,21 +140,48 @@ def optimize(
             x_star = center[:, None] + np.sign(a_x) * radius[:, None]
             values = _relaxed_forward(state, target, record, x_star)
             step = lr * decay ** (it - 1)
+
             for name, (alpha, mask, lo_a, hi_a) in params.items():
                 node = g.nodes[name]
                 a = record.get(name)
                 if a is None:
                     continue
                 grad = np.minimum(a, 0.0) * values[node.inputs[0]] * mask
-                m[name] = beta1 * m[name] + (1 - beta1) * grad
-                v[name] = beta2 * v[name] + (1 - beta2) * grad * grad
-                m_hat = m[name] / (1 - beta1**it)
-                v_hat = v[name] / (1 - beta2**it)
-                alpha -= step * m_hat / (np.sqrt(v_hat) + eps)
-                np.clip(alpha, lo_a, hi_a, out=alpha)
+                _adam(moments, name, alpha, grad, it, step, lo_a, hi_a)
+            for t, beta in betas.items():
+                if t in values:
+                    grad = signs[t] * values[t]
+                    _adam(moments, ("beta", t), beta, grad, it, step * beta_lr / lr, 0.0, np.inf)
     finally:
         state.relax.update(base)
     return best, best_a, best_b
+
+
+def refiner(
+    iterations: int = 20,
+    lr: float = 0.5,
+    decay: float = 0.98,
+    patience: int = 5,
+    deadline: float | None = None,
+):
+    """``crown.compute_state``'s ``refine``: intermediate bounds with optimised slopes (CROWN's
+    once ``deadline`` has passed)."""
+
+    def refine(state: crown.State, target: str, rows: np.ndarray):
+        best, _, _ = optimize(
+            state,
+            target,
+            crown.PLUS_MINUS,
+            iterations,
+            lr,
+            decay,
+            patience,
+            entries=rows,
+            deadline=deadline,
+        )
+        return -best[:, rows.size :], best[:, : rows.size]
+
+    return refine
 
 
 def run(
@@ -147,16 +201,8 @@ def run(
     intermediate neuron are optimised too, layer by layer, before the outputs'.
     """
     t0 = time.perf_counter()
-
-    def refine(state, target, rows):
-        best, _, _ = optimize(
-            state, target, crown.PLUS_MINUS, iterations, lr, decay, patience, entries=rows
-        )
-        return -best[:, rows.size :], best[:, : rows.size]
-
-    state, layers = crown.compute_state(
-        graph, box.lo, box.hi, refine=refine if intermediate else None
-    )
+    refine = refiner(iterations, lr, decay, patience) if intermediate else None
+    state, layers = crown.compute_state(graph, box.lo, box.hi, refine=refine)
     lower, upper, _ = crown.output_bounds(state)
     if intermediate:
         # CROWN is not monotone in its intermediate bounds: the optimised ones can change

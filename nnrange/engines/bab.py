@@ -14,8 +14,10 @@ bounded again, all children of a batch in one batched CROWN call.
   re-bound); the neuron split is the unstable one whose relaxation costs the bound most. A
   piece with every neuron decided is affine on its domain and an LP settles it exactly.
 
-With input splitting, children CROWN leaves open get alpha-CROWN's optimised output slopes
-while that keeps proving them (``ALPHA_STEPS``).
+Children CROWN leaves open get alpha-CROWN's optimised output slopes while that keeps proving
+them (``ALPHA_STEPS``); with ReLU splitting also beta-CROWN's multipliers of the piece's sign
+constraints (``_alpha_lower``), and the box's intermediate bounds come from alpha-CROWN
+(``ROOT_ALPHA_SHARE``).
 
 Every child also yields concrete candidates (its centre and the corner minimising each row's
 linear lower bound), so the attained value improves as the proven bound rises.
@@ -35,6 +37,7 @@ import math
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -107,18 +110,65 @@ def _bound(
     return lb, rank, corners, known
 
 
-def _alpha_lower(obj: Graph, lo, hi, known: dict, sel, rows: int, steps: int) -> np.ndarray:
+def _alpha_lower(
+    obj: Graph, lo, hi, known: dict, sel, rows: int, steps: int, relu: bool = False
+) -> np.ndarray:
     """Lower bounds of ``g`` on the pieces ``sel`` by alpha-CROWN's output slopes (``steps``
-    Adam steps on the first ``rows`` rows; the intermediate bounds stay CROWN's)."""
+    Adam steps on the first ``rows`` rows; the intermediate bounds stay CROWN's). With ReLU
+    splitting (``relu``) every neuron whose bounds on the piece fix its sign (the splits, and
+    what they decided) also gets a beta-CROWN multiplier, which carries the split back to the
+    layers before it and to the input (``alpha_crown.optimize``'s ``split_signs``)."""
     shape = obj.input_shape
     prior = {k: (v[0][sel], v[1][sel]) for k, v in known.items()}
     state, _ = crown.compute_state(
         obj, lo.reshape(-1, *shape), hi.reshape(-1, *shape), prior=prior, two_slopes=False
     )
+    signs = None
+    if relu:
+        signs = {}
+        for _, src in _split_neurons(obj):
+            low, high = state.bounds[src]
+            signs[src] = np.where(low >= 0, 1.0, np.where(high <= 0, -1.0, 0.0))
     best, _, _ = alpha_crown.optimize(
-        state, obj.output, crown.MINUS, iterations=steps, patience=3, entries=np.arange(rows)
+        state,
+        obj.output,
+        crown.MINUS,
+        iterations=steps,
+        patience=3,
+        entries=np.arange(rows),
+        split_signs=signs,
     )
     return (-best).max(axis=1)
+
+
+#: With ReLU splitting, the box's intermediate bounds come from alpha-CROWN (optimised slopes),
+#: within this share of the time limit. They hold on every piece: far fewer unstable neurons
+#: to split and to encode in the root's MILP (mnistfc 256x2 at eps 0.03: CROWN's lower bound of
+#: a property row -0.75, alpha-CROWN's -0.36, in 0.25 s; 256x6: 2.7 s).
+ROOT_ALPHA_SHARE = 0.2
+
+_ROOTS: weakref.WeakKeyDictionary[Graph, dict] = weakref.WeakKeyDictionary()
+
+
+def _root_bounds(graph: Graph, lo: np.ndarray, hi: np.ndarray, deadline: float) -> dict:
+    """alpha-CROWN's bounds of ``graph``'s tensors that feed nonlinear nodes over the box.
+    They do not depend on the objective, so every search over the same box (one per output
+    and direction, one per property row set) shares them: kept per graph and box."""
+    key = (lo.tobytes(), hi.tobytes())
+    cache = _ROOTS.setdefault(graph, {})
+    if key not in cache:
+        state, _ = crown.compute_state(
+            graph,
+            lo.reshape(1, *graph.input_shape),
+            hi.reshape(1, *graph.input_shape),
+            refine=alpha_crown.refiner(deadline=deadline),
+        )
+        cache.clear()  # one box at a time: searches over a box follow each other
+        cache[key] = {t: state.bounds[t] for t in _relaxed_tensors(graph)}
+        for arrays in cache[key].values():  # shared by searches: never written in place
+            for a in arrays:
+                a.flags.writeable = False
+    return cache[key]
 
 
 def _split_neurons(obj: Graph) -> list[tuple[str, str]]:
@@ -222,14 +272,14 @@ def _earned_share(tried: int, proved: int, share: float, max_share: float) -> fl
     return float(np.clip(2 * rate * share, 0.1 * share, max_share))
 
 
-#: Adam steps of alpha-CROWN's output slopes on children CROWN leaves open (input splitting;
-#: 0: none), those nearest the cut first, for as long as their earned share of the time allows
-#: (``ALPHA_SHARE``). On ACAS Xu 4_2 property 2 (y0 never the largest, by a margin of 0.001)
-#: ten steps prove 40% of such children at 3 to 7 CROWN bounds' cost; with them that property
-#: and 3_3's are proved in 46 s each (2 workers), undecided at 116 s before, while the other
-#: 184 VNN-COMP instances take as long as before (154 s against 151 s at 30 s caps). On
-#: one-row range searches it prunes fewer pieces (2_1 property 1 output 0's maximum: 6300
-#: open at 60 s instead of 8500).
+#: Adam steps of alpha-CROWN's output slopes (and, with ReLU splitting, beta-CROWN's split
+#: multipliers) on children CROWN leaves open (0: none), those nearest the cut first, for as long as
+#: their earned share of the time allows (``ALPHA_SHARE``). On ACAS Xu 4_2 property 2 (y0 never the
+#: largest, by a margin of 0.001) ten steps prove 40% of such children at 3 to 7 CROWN bounds' cost;
+#: with them that property and 3_3's are proved in 46 s each (2 workers), undecided at 116 s before,
+#: while the other 184 VNN-COMP instances take as long as before (154 s against 151 s at 30 s caps).
+#: On one-row range searches it prunes fewer pieces (2_1 property 1 output 0's maximum: 6300 open at
+#: 60 s instead of 8500).
 ALPHA_STEPS = 10
 #: Their share of the search's time at a success rate of one in two (``_earned_share``), from
 #: this many seconds into the search on (searches that close sooner stay as they were, and do
@@ -492,7 +542,7 @@ def minimize(
     ``verify`` runs rank and strong side by side; for output ranges ``run`` picks rank on boxes
     CROWN leaves with few unstable neurons and mixed, the robust middle, on wider ones.
 
-    ``alpha_steps``: see ``ALPHA_STEPS`` (input splitting only).
+    ``alpha_steps``: see ``ALPHA_STEPS``.
 
     ``leaves``: on piecewise-linear networks with at most 64 inputs, and with ReLU splitting,
     pieces that CROWN leaves open with few unstable neurons are solved exactly
@@ -588,7 +638,8 @@ def minimize(
             if v < value:
                 value, witness = v, x.copy()
 
-    lb, rank, _, open_known = _bound(obj, lo, hi, root_width, relu=relu)
+    root_prior = _root_bounds(graph, lo, hi, t0 + ROOT_ALPHA_SHARE * time_limit) if relu else None
+    lb, rank, _, open_known = _bound(obj, lo, hi, root_width, root_prior, relu)
     root_box, root_known = (lo[0], hi[0]), open_known
     root_bound = -np.inf  # proven on the whole box by its exact solve
     root_pending = (
@@ -710,7 +761,7 @@ def minimize(
         # a piece's bound also holds on its halves (CROWN's own bound is not monotone)
         c_lb = np.maximum(c_lb, np.tile(open_lb[take], 2))
         elapsed = time.perf_counter() - t0
-        if alpha_steps and not relu and elapsed >= ALPHA_AFTER:
+        if alpha_steps and elapsed >= ALPHA_AFTER:
             # the open children closest to the cut, as many as alpha's earned share pays for
             share = _earned_share(alpha_tried, alpha_proved, ALPHA_SHARE, ALPHA_SHARE)
             cost = alpha_seconds / alpha_tried if alpha_tried else 1e-3  # seconds per piece
@@ -721,7 +772,9 @@ def minimize(
                 t_alpha = time.perf_counter()
                 c_lb[sel] = np.maximum(
                     c_lb[sel],
-                    _alpha_lower(obj, c_lo[sel], c_hi[sel], c_known, sel, own_rows, alpha_steps),
+                    _alpha_lower(
+                        obj, c_lo[sel], c_hi[sel], c_known, sel, own_rows, alpha_steps, relu
+                    ),
                 )
                 alpha_seconds += time.perf_counter() - t_alpha
                 alpha_tried += sel.size

@@ -135,6 +135,7 @@ def backward_upper(
     c: np.ndarray,
     record: dict | None = None,
     entries: np.ndarray | None = None,
+    added: dict[str, np.ndarray] | None = None,
 ):
     """Upper bounds of the rows of ``c . t`` over the box, with ``c`` of shape ``(B, K, *t)``.
 
@@ -146,6 +147,9 @@ def backward_upper(
     Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where
     ``A x + bias`` is the linear upper bound. With ``record`` (a dict), the coefficient on each
     relaxed node's output is stored under the node's name (alpha-CROWN's gradient needs them).
+    ``added`` maps tensors upstream of ``t`` to coefficient arrays ``(B, K, *shape)`` added to
+    theirs on the way (beta-CROWN's split terms, see ``alpha_crown.optimize``): the rows then
+    bound ``c . t + sum(added[u] . u)``.
     """
     g = state.graph
     b, k = row_count(state, c, entries)
@@ -174,6 +178,13 @@ def backward_upper(
         coef[target] = full.reshape(b, k, *g.shapes[target])
     for node in state.nodes_before(target):
         a = coef.pop(node.name, None)
+        if added is not None and node.name in added and node.name != target:
+            idx = sparse.pop(node.name, None)
+            if idx is not None:  # kept on the alive entries only: spread out first
+                full = np.zeros((b, k, node.out_size))
+                full[..., idx] = a
+                a = full.reshape(b, k, *node.out_shape)
+            a = added[node.name] if a is None else a + added[node.name]
         if a is None:
             continue
         if node.kind == "linear":
