@@ -12,7 +12,7 @@ import numpy as np
 from .box import Box
 from .engines import ALIASES, AUTO_CHAIN, ENGINES, Engine, sampling
 from .errors import EngineError
-from .graph import Graph
+from .graph import Graph, with_objective
 from .loaders import load
 from .result import BoundsResult, Status
 
@@ -130,7 +130,12 @@ def bounds(
     box = Box.from_bounds(lo, hi, graph.input_shape)
     auto = isinstance(method, str) and method.lower() == "auto"
     per_engine = _chain_options(chain, options, auto)
-    watched = graph.output_indices(options.get("outputs"))  # outputs whose gap decides
+    # what the engines bound: the model's outputs, or the rows of milp's objective= (the inner
+    # search must attain values of the same functions)
+    bounded = graph
+    if options.get("objective") is not None:
+        bounded = with_objective(graph, options["objective"])
+    watched = bounded.output_indices(options.get("outputs"))  # outputs whose gap decides
     t0 = time.perf_counter()
     result = None
     for step, engine in enumerate(chain):
@@ -139,16 +144,16 @@ def bounds(
         part = _run(engine, graph, box, per_engine[step], shared)
         result = part if result is None else result.combine(part)
         if engine.gives_outer and inner_opts is not None and step == 0:
-            result = result.combine(sampling.run(graph, box, seed=seed, **inner_opts))
+            result = result.combine(sampling.run(bounded, box, seed=seed, **inner_opts))
         result.atol, result.rtol = atol, rtol
         if step == 0 and escalate and inner_opts is not None and not _closed(result, watched):
             # before paying for tighter outer bounds, make sure the inner side is not the gap
             thorough = dict(sampling.PRESETS["thorough"])
             if time_limit is not None:  # its guided search gets at most half the time left
                 left = max(time_limit - (time.perf_counter() - t0), 0.0)
-                searches = 2 * graph.output_size * box.n
+                searches = 2 * bounded.output_size * box.n
                 thorough["search"] = min(thorough["search"], 0.5 * left / searches)
-            result = result.combine(sampling.run(graph, box, seed=seed, **thorough))
+            result = result.combine(sampling.run(bounded, box, seed=seed, **thorough))
             result.atol, result.rtol = atol, rtol
         if _closed(result, watched):
             break

@@ -668,3 +668,16 @@ def test_lp_reported_optimal_without_a_solution_is_not_trusted():
     r = nnrange.bounds(model, lo, hi, method="milp", relaxed=True, time_limit=30)
     # bounds() checks its sampled witnesses against them; never looser than CROWN, its start
     assert np.all(r.lower >= crown_r.lower - 1e-9) and np.all(r.upper <= crown_r.upper + 1e-9)
+
+
+def test_objective_through_bounds_gets_inner_bounds_of_the_objective():
+    # y = x on [0, 1]^3 and the row c = (1, -1, 0.5): c.y ranges over [-1, 1.5], attained at
+    # (0, 1, 0) and (1, 0, 1). The inner search used to run on y itself: inner bounds of the
+    # wrong functions (a self-check warning with one output, a reshape crash with three).
+    g = Graph("x", (3,), [Dense("y", ["x"], np.eye(3))], "y")
+    c = np.array([[1.0, -1.0, 0.5]])
+    r = nnrange.bounds(g, 0, 1, method="milp", objective=c, strict=True)
+    assert r.lower[0] == pytest.approx(-1.0) and r.upper[0] == pytest.approx(1.5)
+    assert r.inner_lower[0] == pytest.approx(-1.0) and r.inner_upper[0] == pytest.approx(1.5)
+    for w, v in ((r.witness_lower[0], -1.0), (r.witness_upper[0], 1.5)):
+        assert (c @ g.forward(w.reshape(1, 3))[0])[0] == pytest.approx(v)
