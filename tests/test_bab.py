@@ -530,3 +530,29 @@ def test_searches_with_alpha_refinement_from_the_start_stay_exact(seed, monkeypa
     assert s.lower <= exact + 1e-9 and abs(s.value - exact) <= 1e-5
     s = bab.minimize(g, lo, hi, eye, np.zeros(3), target=exact - 1e-3, leaves=none)
     assert s.status is Status.OK and exact - 1e-3 < s.lower <= exact + 1e-9
+
+
+def test_time_left_by_closed_searches_goes_to_open_ones(monkeypatch):
+    # six searches (3 outputs x 2 directions); the first stops open on its share, the others
+    # close at once: it runs again with what they left and keeps the better bound and value
+    from test_milp import relu_net
+
+    g = relu_net(np.random.default_rng(3), 2, (4,), 3)
+    calls = []
+
+    def fake(args, time_limit):
+        w = args[3]
+        first = bool(w[0, 0] > 0)  # the minimum of output 0
+        calls.append((first, time_limit))
+        again = sum(c[0] for c in calls) > 1
+        if first and not again:
+            return bab.Search(-5.0, 1.0, np.zeros(2), Status.TIMEOUT, 10, 4, time_limit)
+        lower = 0.99 if first else -1.0
+        value = 0.995 if first else -1.0
+        return bab.Search(lower, value, np.zeros(2), Status.OK, 3, 0, 0.01)
+
+    monkeypatch.setattr(bab, "_one", fake)
+    r = bab.run(g, Box.from_bounds(-np.ones(2), np.ones(2), (2,)), atol=0.1, time_limit=12.0)
+    shares = [t for first, t in calls if first]
+    assert len(shares) == 2 and shares[0] == pytest.approx(2.0, abs=0.1) and shares[1] > 10
+    assert r.status is Status.OK and r.lower[0] == pytest.approx(0.99)

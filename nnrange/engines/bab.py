@@ -886,6 +886,25 @@ def _range_branching(graph: Graph, lo: np.ndarray, hi: np.ndarray) -> str:
     return range_branching(int(np.sum(unstable_counts(graph, known))))
 
 
+#: Seconds a search left open needs to be worth running again with the time others left.
+SECOND_ROUND_MIN = 1.0
+
+
+def _merge(first: Search, again: Search) -> Search:
+    """Two searches for one minimum: the higher proven bound, the better attained value."""
+    best = again if again.value < first.value else first
+    closed = Status.OK in (first.status, again.status)
+    return Search(
+        max(first.lower, again.lower),
+        best.value,
+        best.witness,
+        Status.OK if closed else Status.TIMEOUT,
+        first.pieces + again.pieces,
+        again.open,
+        first.seconds + again.seconds,
+    )
+
+
 def _one(args, time_limit: float) -> Search:
     graph, lo, hi, w, kwargs = args
     return minimize(graph, lo, hi, w, time_limit=time_limit, **kwargs)
@@ -911,7 +930,8 @@ def run(
 ) -> BoundsResult:
     """Output ranges by branch and bound: for every box, output and direction, ``minimize``
     until the gap is within ``atol + rtol |value|`` or ``time_limit`` (seconds for the whole
-    run; what a search leaves unused passes to the next) runs out. ``outputs`` restricts the
+    run; what a search leaves unused passes to the next, and what is left at the end to the
+    searches still open, which run again) runs out. ``outputs`` restricts the
     search to some outputs (the others keep CROWN's bounds); ``workers`` runs searches in
     parallel processes (None: all cores); ``branching``, ``leaves`` and ``alpha_steps`` are
     ``minimize``'s,
@@ -961,6 +981,15 @@ def run(
             searches.append(_one(a, max(left, 0.0) / (len(args) - k)))  # unused time rolls on
             if progress is not None:
                 progress({"done": k + 1, "total": len(args), "seconds": time.perf_counter() - t0})
+        if max_pieces is None:
+            # what searches that closed early left over goes to those still open: each runs
+            # again with its share, and keeps the better of its two bounds and values
+            still = [k for k, s in enumerate(searches) if s.status is Status.TIMEOUT]
+            for i, k in enumerate(still):
+                share = (time_limit - (time.perf_counter() - t0)) / (len(still) - i)
+                if share < SECOND_ROUND_MIN:
+                    break
+                searches[k] = _merge(searches[k], _one(args[k], share))
     # outputs not searched keep CROWN's bounds and the centre's value
     base = crown.run(graph, box)
     centre = graph.forward(box.center).reshape(box.n, n)
