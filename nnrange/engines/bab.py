@@ -930,8 +930,8 @@ def run(
 ) -> BoundsResult:
     """Output ranges by branch and bound: for every box, output and direction, ``minimize``
     until the gap is within ``atol + rtol |value|`` or ``time_limit`` (seconds for the whole
-    run; what a search leaves unused passes to the next, and what is left at the end to the
-    searches still open, which run again) runs out. ``outputs`` restricts the
+    run; what a search leaves unused passes to the next, and with one worker what is left at
+    the end to the searches still open, which run again) runs out. ``outputs`` restricts the
     search to some outputs (the others keep CROWN's bounds); ``workers`` runs searches in
     parallel processes (None: all cores); ``branching``, ``leaves`` and ``alpha_steps`` are
     ``minimize``'s,
