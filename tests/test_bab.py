@@ -369,6 +369,8 @@ def test_root_bounds_are_computed_once_per_box_and_read_only(monkeypatch):
     assert all(not a.flags.writeable for pair in first.values() for a in pair)
     bab._root_bounds(g, lo, 0.5 * hi, deadline=np.inf)  # another box: computed anew
     assert runs == [True, True]
+    cut = bab._root_bounds(g, lo, hi, deadline=0.0)  # cut short: CROWN's, not kept for later
+    assert bab._root_bounds(g, lo, hi, deadline=np.inf) is not cut and runs == [True] * 4
 
 
 @pytest.mark.parametrize("seed", range(3))

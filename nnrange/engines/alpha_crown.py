@@ -139,7 +139,8 @@ def optimize(
                 break
             x_star = center[:, None] + np.sign(a_x) * radius[:, None]
             values = _relaxed_forward(state, target, record, x_star)
-            step = lr * decay ** (it - 1)
+            fade = decay ** (it - 1)
+            step = lr * fade
 
             for name, (alpha, mask, lo_a, hi_a) in params.items():
                 node = g.nodes[name]
@@ -151,7 +152,7 @@ def optimize(
             for t, beta in betas.items():
                 if t in values:
                     grad = signs[t] * values[t]
-                    _adam(moments, ("beta", t), beta, grad, it, step * beta_lr / lr, 0.0, np.inf)
+                    _adam(moments, ("beta", t), beta, grad, it, beta_lr * fade, 0.0, np.inf)
     finally:
         state.relax.update(base)
     return best, best_a, best_b

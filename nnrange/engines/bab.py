@@ -153,22 +153,25 @@ _ROOTS: weakref.WeakKeyDictionary[Graph, dict] = weakref.WeakKeyDictionary()
 def _root_bounds(graph: Graph, lo: np.ndarray, hi: np.ndarray, deadline: float) -> dict:
     """alpha-CROWN's bounds of ``graph``'s tensors that feed nonlinear nodes over the box.
     They do not depend on the objective, so every search over the same box (one per output
-    and direction, one per property row set) shares them: kept per graph and box."""
+    and direction, one per property row set) shares them: kept per graph and box, unless the
+    deadline cut the optimisation short (a later search with more time computes them again:
+    verify's first round gives each region a second)."""
     key = (lo.tobytes(), hi.tobytes())
     cache = _ROOTS.setdefault(graph, {})
-    if key not in cache:
+    if key not in cache or not cache[key][0]:
         state, _ = crown.compute_state(
             graph,
             lo.reshape(1, *graph.input_shape),
             hi.reshape(1, *graph.input_shape),
             refine=alpha_crown.refiner(deadline=deadline),
         )
-        cache.clear()  # one box at a time: searches over a box follow each other
-        cache[key] = {t: state.bounds[t] for t in _relaxed_tensors(graph)}
-        for arrays in cache[key].values():  # shared by searches: never written in place
+        bounds = {t: state.bounds[t] for t in _relaxed_tensors(graph)}
+        for arrays in bounds.values():  # shared by searches: never written in place
             for a in arrays:
                 a.flags.writeable = False
-    return cache[key]
+        cache.clear()  # one box at a time: searches over a box follow each other
+        cache[key] = (time.perf_counter() <= deadline, bounds)
+    return cache[key][1]
 
 
 def _split_neurons(obj: Graph) -> list[tuple[str, str]]:
