@@ -30,6 +30,7 @@ METHODS = [  # nnrange method, engine options, matching reference method
     ("ibp", {}, "IBP"),
     ("crown-textbook", {"intersect_ibp": False}, "CROWN_nosparse"),
     ("crown", {}, "CROWN"),
+    ("crown-every", {"two_slopes": True}, "CROWN"),
     ("crown-adaptive", {"two_slopes": False}, "CROWN"),
     ("alpha-crown", {}, "alpha-CROWN"),
 ]

@@ -41,9 +41,10 @@ def _check_engines(graph, lo, hi, seed):
     r_crown = crown.run(graph, box)
     r_alpha = alpha_crown.run(graph, box, **FAST_ALPHA)
     _, vals = _samples(graph, box, seed=seed)
-    # crown in the slope mode its default does not pick for this input size is sound too
-    other = crown.run(graph, box, two_slopes=graph.input_size > crown.TWO_SLOPES_MAX_INPUTS)
-    for r in (r_crown, r_alpha, other):
+    # crown in the slope modes its default does not pick for this input size is sound too
+    modes = [m for m in (True, False, crown.LAST) if m != crown.default_two_slopes(graph)]
+    others = [crown.run(graph, box, two_slopes=m) for m in modes]
+    for r in (r_crown, r_alpha, *others):
         _assert_contains(r, vals)
     w_ibp, w_crown, w_alpha = (r.width for r in (r_ibp, r_crown, r_alpha))
     assert np.all(w_crown <= w_ibp + 1e-9 * (1 + np.abs(w_ibp)))
@@ -326,6 +327,68 @@ def test_two_slope_pass_takes_zero_slope_where_it_is_tighter_hand_computed():
     best, a_x, bias = crown.upper_two_slopes(state, "z", (1.0,), np.array([0]))
     assert plain[0, 0] == pytest.approx(1.0)
     assert best[0, 0] == pytest.approx(0.0) and a_x[0, 0, 0] == 0 and bias[0, 0] == 0
+
+
+def test_last_relaxed_are_the_inputs_of_nonlinear_nodes_next_to_the_output():
+    # out = d2(relu(h2)) + relu(h1'), h2 = d1(relu(h1)): the output reaches r2 and r3 through
+    # affine nodes only, r1 only through r2
+    nodes = [
+        Dense("h1", ["x"], np.eye(2)),
+        Relu("r1", ["h1"]),
+        Dense("h2", ["r1"], np.eye(2)),
+        Relu("r2", ["h2"]),
+        Dense("d2", ["r2"], np.eye(2)),
+        Dense("h3", ["x"], np.eye(2)),
+        Relu("r3", ["h3"]),
+        Sum("out", ["d2", "r3"]),
+    ]
+    g = Graph("x", (2,), nodes, "out")
+    assert crown._walk(g).last_relaxed == {"h2", "h3"}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_last_mode_takes_two_slope_sets_next_to_the_output_only(seed):
+    # three ReLU layers: the first two keep the adaptive rule's bounds exactly; the last one's
+    # are rebuilt here from two single-slope passes over those bounds (the adaptive slopes,
+    # and zero on every unstable neuron), the better of the two, intersected with IBP
+    rng = np.random.default_rng(seed)
+    sizes = [3, 8, 8, 8, 2]
+    nodes, x = [], "x"
+    for i in range(4):
+        w = rng.normal(size=(sizes[i], sizes[i + 1]))
+        nodes.append(Dense(f"h{i}", [x], w, rng.normal(size=sizes[i + 1]) * 0.3))
+        x = f"h{i}"
+        if i < 3:
+            nodes.append(Relu(f"r{i}", [x]))
+            x = f"r{i}"
+    g = Graph("x", (3,), nodes, "h3")
+    lo = rng.uniform(-1, 0, size=(1, 3))
+    hi = lo + rng.uniform(0.5, 2, size=(1, 3))
+    last, _ = crown.compute_state(g, lo, hi, two_slopes=crown.LAST)
+    adaptive, _ = crown.compute_state(g, lo, hi, two_slopes=False)
+    for t in ("h0", "h1"):
+        np.testing.assert_array_equal(last.bounds[t][0], adaptive.bounds[t][0])
+        np.testing.assert_array_equal(last.bounds[t][1], adaptive.bounds[t][1])
+    ibp_lo, ibp_hi = g.nodes["h2"].interval([adaptive.bounds["r1"][0]], [adaptive.bounds["r1"][1]])
+    doubt = (ibp_lo < 0) & (ibp_hi > 0)
+    rows = np.flatnonzero(doubt[0])
+    assert rows.size, "the seed should leave the last layer in doubt"
+    first = crown.backward_upper(adaptive, "h2", crown.PLUS_MINUS, entries=rows)[0]
+    zero = dict(adaptive.relax)
+    for name, src in (("r0", "h0"), ("r1", "h1")):
+        l_in, u_in = adaptive.bounds[src]
+        ls, lb, us, ub = activation_relaxation(g.nodes[name], l_in, u_in)
+        ls = np.where((l_in < 0) & (u_in > 0), 0.0, ls)
+        zero[name] = (ls[:, None], lb[:, None], us[:, None], ub[:, None])
+    adaptive.relax, adaptive.lines = zero, {}
+    other = crown.backward_upper(adaptive, "h2", crown.PLUS_MINUS, entries=rows)[0]
+    best = np.minimum(first, other)
+    m = rows.size
+    want_hi, want_lo = ibp_hi.copy(), ibp_lo.copy()
+    want_hi[0, rows] = np.minimum(ibp_hi[0, rows], best[0, :m])
+    want_lo[0, rows] = np.maximum(ibp_lo[0, rows], -best[0, m:])
+    np.testing.assert_allclose(last.bounds["h2"][0], want_lo, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(last.bounds["h2"][1], want_hi, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -205,13 +205,15 @@ def run(
     refine = refiner(iterations, lr, decay, patience) if intermediate else None
     state, layers = crown.compute_state(graph, box.lo, box.hi, refine=refine)
     lower, upper, _ = crown.output_bounds(state)
-    if intermediate:
-        # CROWN is not monotone in its intermediate bounds: the optimised ones can change
-        # adaptive slopes for the worse, so plain CROWN's bounds (cheap next to the
-        # optimisation) are intersected too, and alpha-crown is never looser than crown
-        plain, _ = crown.compute_state(graph, box.lo, box.hi)
-        p_lower, p_upper, _ = crown.output_bounds(plain)
-        lower, upper = np.maximum(lower, p_lower), np.minimum(upper, p_upper)
+    # CROWN is not monotone in its intermediate bounds: the optimised ones (or the second
+    # slope set on every layer) can change adaptive slopes for the worse, so the crown
+    # engine's own bounds (cheap next to the optimisation) are intersected too, and
+    # alpha-crown is never looser than crown
+    plain, _ = crown.compute_state(
+        graph, box.lo, box.hi, two_slopes=crown.default_two_slopes(graph)
+    )
+    p_lower, p_upper, _ = crown.output_bounds(plain)
+    lower, upper = np.maximum(lower, p_lower), np.minimum(upper, p_upper)
     n, b = graph.output_size, box.n
     best, a_x, bias = optimize(
         state,
