@@ -3,8 +3,9 @@
     python benchmarks/crown_vs_lirpa.py [--repeat 5] [--only ACAS|mnist|verivital]
 
 Reads ../shared/benchmarks/reference/lirpa_bounds.json (auto_LiRPA 0.7.1 on this machine kind)
-and prints per case: mean output width and median time of each nnrange method (crown-adaptive:
-crown with CROWN's adaptive slopes only, ``two_slopes=False``), the reference's
+and prints per case: mean output width and median time of each nnrange method (crown-every:
+crown with both slope sets on every layer, ``two_slopes=True``; crown-adaptive: CROWN's adaptive
+slopes only, ``two_slopes=False``), the reference's
 width and time for the matching method, and the time ratio (reference / nnrange; > 1 means
 nnrange is faster). The verivital conv nets (no reference figures) are timed on their first
 property box.
