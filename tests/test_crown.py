@@ -128,6 +128,32 @@ def test_batched_equals_one_by_one(rng):
         np.testing.assert_allclose(r.upper[k], single.upper, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_pieces_of_a_box_batched_equal_one_by_one(seed, monkeypatch):
+    # branch and bound's case: many small pieces, each in doubt about a few neurons of its
+    # own; bounding each piece's own neurons only (always, here), the batched call must give
+    # what each piece alone gives (bounding the union of the rows for every piece instead
+    # tightens some pieces' stable neurons too, and so their later bounds differ)
+    rng = np.random.default_rng(seed)
+    g = random_mlp(rng, activations=["relu", "leaky_relu"], n_in=2 + seed)
+    lo0, hi0 = random_box(rng, g, 2.0)
+    frac = rng.uniform(0, 1, size=(24, *lo0.shape))
+    width = rng.uniform(0.02, 0.3, size=(24, *lo0.shape)) * (hi0 - lo0)
+    lo = lo0 + frac * (hi0 - lo0 - width)
+    hi = lo + width
+    calls = []
+    monkeypatch.setattr(crown, "PAIRS_SHARE", 1.0)
+    real = crown._bound_pairs
+    monkeypatch.setattr(crown, "_bound_pairs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    batched, _ = crown.compute_state(g, lo, hi)
+    assert calls, "the pieces should be bounded pair by pair"
+    for i in range(len(lo)):
+        single, _ = crown.compute_state(g, lo[i : i + 1], hi[i : i + 1])
+        for t, (l_, u_) in single.bounds.items():
+            np.testing.assert_allclose(batched.bounds[t][0][i : i + 1], l_, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(batched.bounds[t][1][i : i + 1], u_, rtol=1e-9, atol=1e-12)
+
+
 def test_layers_are_named_and_count_unstable_neurons():
     r = nnrange.bounds(nnrange.load(_mlp_path()), -1, 1, method="crown")
     names = [layer.name for layer in r.layers]
@@ -490,3 +516,32 @@ def test_split_multipliers_are_sound_on_the_split_piece(seed):
     assert np.all(
         best <= crown.backward_upper(state, "out", crown.PLUS_MINUS, entries=rows)[0] + 1e-12
     )
+
+
+@pytest.mark.parametrize("seed", range(9))
+def test_pairs_mode_equals_bounding_the_union_of_rows(seed):
+    # bound_rows on many boxes that need few rows each bounds each (box, entry) pair on its
+    # own; the arithmetic per pair is that of the shared pass, so the bounds must agree
+    rng = np.random.default_rng(seed)
+    kind = seed % 3
+    if kind == 0:
+        g = random_mlp(rng, activations=["relu", "leaky_relu"])
+    elif kind == 1:
+        g = random_cnn(rng, activations=["relu"])
+    else:
+        g = random_mlp(rng, activations=["relu", "tanh"], hidden_softmax=True)
+    boxes = [random_box(rng, g, w) for w in rng.uniform(0.05, 1.0, size=12)]
+    lo, hi = np.stack([b[0] for b in boxes]), np.stack([b[1] for b in boxes])
+    for two in (True, False):
+        state, _ = crown.compute_state(g, lo, hi, two_slopes=two)
+        for target in [n.name for n in g if n.kind == "linear"]:
+            size = int(np.prod(g.shapes[target]))
+            rows = np.sort(rng.choice(size, size=min(size, 6), replace=False))
+            need = rng.random((lo.shape[0], rows.size)) < 0.3
+            need[0] = False  # a box that needs nothing
+            whole = crown.bound_rows(state, target, rows, both=two)
+            pairs = crown._bound_pairs(state, target, rows, need, both=two)
+            for w, p in zip(whole, pairs, strict=True):
+                np.testing.assert_allclose(p[need], w[need], rtol=1e-12, atol=1e-12)
+            assert np.all(np.isinf(pairs[0][~need])) and np.all(np.isinf(pairs[1][~need]))
+            assert np.all(pairs[0][~need] < 0) and np.all(pairs[1][~need] > 0)

@@ -9,11 +9,11 @@ linear function ``A x + b`` is maximised over the box exactly. Lower bounds are 
 
 Intermediate bounds: before an activation (or pooling/softmax) node is relaxed, its input is
 bounded by the same back-substitution (full CROWN), only for the neurons whose relaxation is not
-already exact under the current bounds, and intersected with interval bounds. On small inputs
-the output bounds and those of the last nonlinear nodes' inputs (every bound with
-``two_slopes=True``) are the better of two lower-slope choices for unstable ReLU-family
-neurons, computed in one pass (``upper_two_slopes``); textbook mode keeps CROWN's adaptive
-slopes only.
+already exact under the current bounds (per box when boxes differ a lot in which:
+``bound_rows``), and intersected with interval bounds. On small inputs the output bounds and
+those of the last nonlinear nodes' inputs (every bound with ``two_slopes=True``) are the better
+of two lower-slope choices for unstable ReLU-family neurons, computed in one pass
+(``upper_two_slopes``); textbook mode keeps CROWN's adaptive slopes only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import functools
 import math
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -151,7 +151,9 @@ def backward_upper(
     holds the coefficients of those entries only, zero elsewhere: bounding a few neurons of a
     wide layer then starts from the selected rows of its map, not from a product with an
     identity. ``c`` may then also be a tuple of signs (``PLUS_MINUS``, ``MINUS``): the rows
-    ``s * e_i`` for each sign s and entry i, whose first step is the signed rows of the map.
+    ``s * e_i`` for each sign s and entry i, whose first step is the signed rows of the map;
+    with signs and ``t`` made by an affine node, ``entries`` may also be ``(B, m)``: other
+    entries in each box.
     Returns ``(upper (B, K), A (B, K, *input_shape), bias (B, K))`` where
     ``A x + bias`` is the linear upper bound. With ``record`` (a dict), the coefficient on each
     relaxed node's output is stored under the node's name (alpha-CROWN's gradient needs them).
@@ -169,11 +171,20 @@ def backward_upper(
         coef[target] = c
     elif node is not None and node.kind == "linear" and isinstance(c, tuple):
         # signed unit rows: their first step is the signed rows of the map, no product
-        grads, extra = node.backward_rows(entries)
-        bias += np.concatenate([extra if s == 1 else s * extra for s in c])
+        if entries.ndim == 2:  # entries per box: the rows of each entry once, then taken
+            uniq, inv = np.unique(entries, return_inverse=True)
+            grads, extra = node.backward_rows(uniq)
+            inv = inv.reshape(entries.shape)
+            extra, grads = extra[inv], [grad[inv] for grad in grads]
+        else:
+            grads, extra = node.backward_rows(entries)
+        bias += np.concatenate([extra if s == 1 else s * extra for s in c], axis=-1)
         for name, grad in zip(node.inputs, grads, strict=True):
-            grad = np.concatenate([grad if s == 1 else s * grad for s in c])[None]
-            grad = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
+            if entries.ndim == 2:
+                grad = np.concatenate([grad if s == 1 else s * grad for s in c], axis=1)
+            else:
+                grad = np.concatenate([grad if s == 1 else s * grad for s in c])[None]
+                grad = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
             coef[name] = coef[name] + grad if name in coef else grad  # Add(t, t) takes t twice
     elif node is not None and node.kind == "linear":
         coef[target] = c
@@ -286,7 +297,7 @@ MINUS = (-1.0,)
 def row_count(state: State, c, entries: np.ndarray | None) -> tuple[int, int]:
     """``(B, K)``: boxes and rows of a ``backward_upper`` coefficient (array or signs)."""
     if isinstance(c, tuple):
-        return state.n_boxes, len(c) * entries.size
+        return state.n_boxes, len(c) * entries.shape[-1]
     return c.shape[0], c.shape[1]
 
 
@@ -334,13 +345,25 @@ def _rows_per_entry(state: State, both: bool = True) -> int:
     return 4 if both and state.second_slopes else 2
 
 
-def bound_rows(state: State, target: str, rows: np.ndarray, both: bool = True):
+def bound_rows(
+    state: State, target: str, rows: np.ndarray, both: bool = True, need: np.ndarray | None = None
+):
     """Lower and upper CROWN bounds of selected entries (flat ``rows``) of tensor ``target``,
     the better of two slope sets where the state has them (``upper_two_slopes``), unless
     ``both`` is False. Rows are processed in chunks so the coefficient arrays stay within a
-    memory budget."""
+    memory budget. ``need`` (boxes x rows, boolean): the entries each box needs; the others
+    may come back as infinite bounds. Where boxes need far fewer than all the rows (branch and
+    bound's small pieces), each needed pair is bounded on its own (``_bound_pairs``)."""
     b = state.n_boxes
     n = rows.size
+    if (
+        need is not None
+        and b > 1
+        and np.count_nonzero(need) <= PAIRS_SHARE * need.size
+        and target in state.graph.nodes
+        and state.graph.nodes[target].kind == "linear"
+    ):
+        return _bound_pairs(state, target, rows, need, both)
     chunk = max(1, _MAX_VALUES // (_rows_per_entry(state, both) * b * _walk(state.graph).widest))
     lower, upper = np.empty((b, n)), np.empty((b, n))
     for start in range(0, n, chunk):
@@ -352,6 +375,57 @@ def bound_rows(state: State, target: str, rows: np.ndarray, both: bool = True):
             up, _, _ = backward_upper(state, target, PLUS_MINUS, entries=rows[start:stop_])
         upper[:, start:stop_] = up[:, :m]
         lower[:, start:stop_] = -up[:, m:]
+    return lower, upper
+
+
+#: ``bound_rows`` bounds each needed (box, entry) pair on its own when the boxes need at most
+#: this share of the rows they would bound together: a pair's pass costs about what a row's
+#: does, plus taking its box's relaxations.
+PAIRS_SHARE = 0.6
+
+
+def _take(x, idx: np.ndarray):
+    """Per-box data (an array, a tuple of them, a ``MaxPoolRelaxation`` or None) of boxes
+    ``idx`` (repeats allowed)."""
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        return x[idx]
+    if isinstance(x, tuple):
+        return tuple(_take(v, idx) for v in x)
+    return type(x)(*(_take(getattr(x, f.name), idx) for f in fields(x)))
+
+
+def _boxes(state: State, idx: np.ndarray, target: str) -> State:
+    """The state of boxes ``idx`` (repeats allowed), enough to back-substitute from ``target``."""
+    sub = State(state.graph, state.lo[idx], state.hi[idx])
+    for node in state.nodes_before(target):
+        if node.name in state.relax:
+            rel = sub.relax[node.name] = _take(state.relax[node.name], idx)
+            if rel is None:  # bounded by its output interval
+                sub.bounds[node.name] = _take(state.bounds[node.name], idx)
+        if node.name in state.second_slopes:
+            sub.second_slopes[node.name] = _take(state.second_slopes[node.name], idx)
+    sub.alive, sub.consumers, sub.lower_offset = state.alive, state.consumers, state.lower_offset
+    return sub
+
+
+def _bound_pairs(state: State, target: str, rows: np.ndarray, need: np.ndarray, both: bool):
+    """``bound_rows`` of the needed (box, entry) pairs only, each pair a box of its own with its
+    one entry: the rows of a pass are the pairs, not boxes x the union of their entries."""
+    b, n = need.shape
+    lower, upper = np.full((b, n), -np.inf), np.full((b, n), np.inf)
+    box, col = np.nonzero(need)
+    chunk = max(1, _MAX_VALUES // (_rows_per_entry(state, both) * _walk(state.graph).widest))
+    for start in range(0, box.size, chunk):
+        sl = slice(start, start + chunk)
+        sub = _boxes(state, box[sl], target)
+        entries = rows[col[sl]][:, None]
+        if both:
+            up = upper_two_slopes(sub, target, PLUS_MINUS, entries, linear=False)[0]
+        else:
+            up = backward_upper(sub, target, PLUS_MINUS, entries=entries)[0]
+        upper[box[sl], col[sl]], lower[box[sl], col[sl]] = up[:, 0], -up[:, 1]
     return lower, upper
 
 
@@ -393,16 +467,16 @@ def _relax_node(state: State, node: Node, second_slopes: bool = True) -> None:
 
 
 def _needs_tightening(node_consumers: list[Node], lo, hi) -> np.ndarray:
-    """Flat mask of neurons (any box) whose consumers' relaxations are not exact."""
+    """Mask (boxes x flat neurons) of the neurons whose consumers' relaxations are not exact."""
     masks = [inexact(c, lo, hi) for c in node_consumers]
-    return np.logical_or.reduce(masks).any(axis=0).reshape(-1)
+    return np.logical_or.reduce(masks).reshape(lo.shape[0], -1)
 
 
-def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=None) -> None:
-    """Bound the selected neurons of ``src`` (by ``bounder(state, src, rows)``, default plain
-    back-substitution) and store the bounds, intersected unless ``replace``."""
+def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=None, **kw) -> None:
+    """Bound the selected neurons of ``src`` (by ``bounder(state, src, rows, **kw)``, default
+    plain back-substitution) and store the bounds, intersected unless ``replace``."""
     lo_s, hi_s = state.bounds[src]
-    cl, cu = (bounder or bound_rows)(state, src, rows)
+    cl, cu = (bounder or bound_rows)(state, src, rows, **kw)
     flat_lo = lo_s.reshape(lo_s.shape[0], -1).copy()
     flat_hi = hi_s.reshape(hi_s.shape[0], -1).copy()
     if replace:
@@ -412,9 +486,6 @@ def _tighten(state: State, src: str, rows: np.ndarray, replace: bool, bounder=No
         flat_hi[:, rows] = np.minimum(flat_hi[:, rows], cu)
     flat_lo, flat_hi = _ordered(flat_lo, flat_hi)
     state.bounds[src] = (flat_lo.reshape(lo_s.shape), flat_hi.reshape(hi_s.shape))
-
-
-_bound_rows = {True: bound_rows, False: functools.partial(bound_rows, both=False)}
 
 
 class _Forward:
@@ -616,12 +687,14 @@ def compute_state(
                 if not intersect_ibp:
                     _tighten(state, src, np.arange(producer.out_size), replace=True)
                 else:
-                    rows = np.flatnonzero(_needs_tightening(consumers, *state.bounds[src]))
+                    need = _needs_tightening(consumers, *state.bounds[src])
+                    rows = np.flatnonzero(need.any(axis=0))
                     if rows.size:
                         both = two_slopes is True or src in walk.last_relaxed
-                        _tighten(state, src, rows, replace=False, bounder=_bound_rows[both])
+                        _tighten(state, src, rows, False, bound_rows, both=both, need=need[:, rows])
                     if refine is not None:
-                        rows = np.flatnonzero(_needs_tightening(consumers, *state.bounds[src]))
+                        need = _needs_tightening(consumers, *state.bounds[src])
+                        rows = np.flatnonzero(need.any(axis=0))
                         if rows.size:
                             _tighten(state, src, rows, replace=False, bounder=refine)
             lo_s, hi_s = state.bounds[src]
