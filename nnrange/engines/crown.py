@@ -171,20 +171,18 @@ def backward_upper(
         coef[target] = c
     elif node is not None and node.kind == "linear" and isinstance(c, tuple):
         # signed unit rows: their first step is the signed rows of the map, no product
-        if entries.ndim == 2:  # entries per box: the rows of each entry once, then taken
+        if entries.ndim == 2:  # entries per box: the map's rows of each entry once, then taken
             uniq, inv = np.unique(entries, return_inverse=True)
             grads, extra = node.backward_rows(uniq)
             inv = inv.reshape(entries.shape)
             extra, grads = extra[inv], [grad[inv] for grad in grads]
-        else:
+        else:  # one set for every box: a box axis of 1
             grads, extra = node.backward_rows(entries)
+            extra, grads = extra[None], [grad[None] for grad in grads]
         bias += np.concatenate([extra if s == 1 else s * extra for s in c], axis=-1)
         for name, grad in zip(node.inputs, grads, strict=True):
-            if entries.ndim == 2:
-                grad = np.concatenate([grad if s == 1 else s * grad for s in c], axis=1)
-            else:
-                grad = np.concatenate([grad if s == 1 else s * grad for s in c])[None]
-                grad = grad if b == 1 else np.broadcast_to(grad, (b, *grad.shape[1:]))
+            grad = np.concatenate([grad if s == 1 else s * grad for s in c], axis=1)
+            grad = grad if grad.shape[0] == b else np.broadcast_to(grad, (b, *grad.shape[1:]))
             coef[name] = coef[name] + grad if name in coef else grad  # Add(t, t) takes t twice
     elif node is not None and node.kind == "linear":
         coef[target] = c
@@ -691,7 +689,7 @@ def compute_state(
                     rows = np.flatnonzero(need.any(axis=0))
                     if rows.size:
                         both = two_slopes is True or src in walk.last_relaxed
-                        _tighten(state, src, rows, False, bound_rows, both=both, need=need[:, rows])
+                        _tighten(state, src, rows, replace=False, both=both, need=need[:, rows])
                     if refine is not None:
                         need = _needs_tightening(consumers, *state.bounds[src])
                         rows = np.flatnonzero(need.any(axis=0))
