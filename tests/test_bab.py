@@ -345,8 +345,9 @@ def test_alpha_lower_with_split_multipliers_holds_on_the_piece(seed):
             (low if active else high)[0, j] = 0.0
             inside &= (vals[src][:, j] >= 0) if active else (vals[src][:, j] <= 0)
         known[src] = (low, high)
-    plain = bab._alpha_lower(obj, lo, hi, known, np.array([0]), 1, 0)  # CROWN's
-    split = bab._alpha_lower(obj, lo, hi, known, np.array([0]), 1, 20, relu=True)
+    state, _ = crown.compute_state(obj, lo, hi, prior=known, two_slopes=False)
+    plain = bab._alpha_lower(obj, state, np.array([0]), 1, 0)  # CROWN's
+    split = bab._alpha_lower(obj, state, np.array([0]), 1, 20, relu=True)
     g_in = vals[obj.output][inside, 0]
     assert inside.any() and np.all(g_in >= split[0] - 1e-9) and split[0] >= plain[0] - 1e-12
 
@@ -498,9 +499,9 @@ def test_alpha_refinement_of_pieces_is_sound_and_never_looser_than_crown(seed):
     mid = (lo + hi) / 2
     p_lo = np.where(corner == 0, lo, mid).reshape(8, -1)
     p_hi = np.where(corner == 0, mid, hi).reshape(8, -1)
-    crown_lb, _, _, known = bab._bound(obj, p_lo, p_hi, hi - lo)
-    sel = np.arange(8)
-    alpha_lb = bab._alpha_lower(obj, p_lo, p_hi, known, sel, 2, steps=10)
+    crown_lb, _, _, known, state = bab._bound(obj, p_lo, p_hi, hi - lo)
+    sel = np.array([5, 0, 7, 2, 3, 1, 6, 4])  # refined in another order than bounded
+    alpha_lb = bab._alpha_lower(obj, state, sel, 2, steps=10)[np.argsort(sel)]
     # CROWN's own back-substitution on the same intermediate bounds (no interval intersection;
     # bab's pieces use the adaptive slopes only)
     state, _ = crown.compute_state(obj, p_lo, p_hi, prior=known, two_slopes=False)

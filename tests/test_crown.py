@@ -545,3 +545,27 @@ def test_pairs_mode_equals_bounding_the_union_of_rows(seed):
                 np.testing.assert_allclose(p[need], w[need], rtol=1e-12, atol=1e-12)
             assert np.all(np.isinf(pairs[0][~need])) and np.all(np.isinf(pairs[1][~need]))
             assert np.all(pairs[0][~need] < 0) and np.all(pairs[1][~need] > 0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_selected_boxes_bound_and_optimise_as_in_the_whole_state(seed):
+    # branch and bound refines some of a batch's pieces by alpha-CROWN from the batch's own
+    # state: the selected boxes (repeats, any order) must give each box's rows of the whole
+    rng = np.random.default_rng(seed)
+    g = random_cnn(rng, activations=["relu"]) if seed % 2 else random_mlp(rng, ["relu"])
+    boxes = [random_box(rng, g, w) for w in rng.uniform(0.1, 1.0, size=5)]
+    lo, hi = np.stack([b[0] for b in boxes]), np.stack([b[1] for b in boxes])
+    state, _ = crown.compute_state(g, lo, hi, two_slopes=False)
+    idx = np.array([3, 0, 3, 4])
+    sub = crown.select_boxes(state, idx)
+    rows = np.arange(g.output_size)
+    whole = crown.backward_upper(state, g.output, crown.PLUS_MINUS, entries=rows)[0]
+    part = crown.backward_upper(sub, g.output, crown.PLUS_MINUS, entries=rows)[0]
+    np.testing.assert_allclose(part, whole[idx], rtol=1e-12, atol=1e-12)
+    assert set(sub.bounds) == set(state.bounds)  # alpha-CROWN reads every tensor's bounds
+    for t, (l_, u_) in state.bounds.items():
+        assert np.array_equal(sub.bounds[t][0], l_[idx]) and np.array_equal(
+            sub.bounds[t][1], u_[idx]
+        )
+    alpha = alpha_crown.optimize(sub, g.output, crown.MINUS, iterations=5, entries=rows)[0]
+    assert np.all(alpha <= part[:, rows.size :] + 1e-12)

@@ -69,7 +69,9 @@ class Search:
 def _bound(
     obj: Graph, lo: np.ndarray, hi: np.ndarray, root_width: np.ndarray, prior=None, relu=False
 ):
-    """CROWN lower bounds of every row on each piece, and a split ranking of each piece.
+    """CROWN lower bounds of every row on each piece, a split ranking of each piece, each row's
+    minimising corner, the pieces' intermediate bounds and the CROWN state (``_alpha_lower``
+    refines from it).
 
     Input splitting: the ranking of the dimensions adds two normalised parts,
     ``|linear coefficient| x width`` (what the objective's dependence on a dimension costs) and
@@ -99,7 +101,7 @@ def _bound(
     known = {t: state.bounds[t] for t in (prior or _relaxed_tensors(obj))}
     corners = np.where(a > 0, lo[:, None], hi[:, None])  # minimiser of each row's lower line
     if relu:
-        return lb, _split_choice(obj, state, record, best_row), corners, known
+        return lb, _split_choice(obj, state, record, best_row), corners, known, state
     width = hi - lo
     estimate = np.abs(a[np.arange(n), best_row]) * width
     relative = width / root_width
@@ -107,22 +109,19 @@ def _bound(
         np.maximum(relative.max(axis=1, keepdims=True), 1e-300)
     )
     rank[width <= 0] = -np.inf  # halving a fixed dimension changes nothing
-    return lb, rank, corners, known
+    return lb, rank, corners, known, state
 
 
 def _alpha_lower(
-    obj: Graph, lo, hi, known: dict, sel, rows: int, steps: int, relu: bool = False
+    obj: Graph, state: crown.State, sel, rows: int, steps: int, relu: bool = False
 ) -> np.ndarray:
-    """Lower bounds of ``g`` on the pieces ``sel`` by alpha-CROWN's output slopes (``steps``
-    Adam steps on the first ``rows`` rows; the intermediate bounds stay CROWN's). With ReLU
+    """Lower bounds of ``g`` on the pieces ``sel`` of ``state`` (``_bound``'s CROWN state) by
+    alpha-CROWN's output slopes (``steps`` Adam steps on the first ``rows`` rows; the
+    intermediate bounds stay CROWN's). With ReLU
     splitting (``relu``) every neuron whose bounds on the piece fix its sign (the splits, and
     what they decided) also gets a beta-CROWN multiplier, which carries the split back to the
     layers before it and to the input (``alpha_crown.optimize``'s ``split_signs``)."""
-    shape = obj.input_shape
-    prior = {k: (v[0][sel], v[1][sel]) for k, v in known.items()}
-    state, _ = crown.compute_state(
-        obj, lo.reshape(-1, *shape), hi.reshape(-1, *shape), prior=prior, two_slopes=False
-    )
+    state = crown.select_boxes(state, sel)
     signs = None
     if relu:
         signs = {}
@@ -642,7 +641,7 @@ def minimize(
                 value, witness = v, x.copy()
 
     root_prior = _root_bounds(graph, lo, hi, t0 + ROOT_ALPHA_SHARE * time_limit) if relu else None
-    lb, rank, _, open_known = _bound(obj, lo, hi, root_width, root_prior, relu)
+    lb, rank, _, open_known, _ = _bound(obj, lo, hi, root_width, root_prior, relu)
     root_box, root_known = (lo[0], hi[0]), open_known
     root_bound = -np.inf  # proven on the whole box by its exact solve
     root_pending = (
@@ -688,7 +687,7 @@ def minimize(
     if root_pending and leaves.root_after <= 0:
         tight = solve_root()
         if tight:  # bound the box again with the tightened neuron bounds
-            lb2, rank, _, open_known = _bound(
+            lb2, rank, _, open_known, _ = _bound(
                 obj, lo, hi, root_width, _intersect(open_known, tight), relu
             )
             lb = np.maximum(lb, lb2)
@@ -758,7 +757,9 @@ def minimize(
                 low, high = (v.reshape(2 * m, -1) for v in inherited[src])
                 high[rows, cols] = np.minimum(high[rows, cols], 0.0)
                 low[m + rows, cols] = np.maximum(low[m + rows, cols], 0.0)
-        c_lb, c_rank, c_corners, c_known = _bound(obj, c_lo, c_hi, root_width, inherited, relu)
+        c_lb, c_rank, c_corners, c_known, c_state = _bound(
+            obj, c_lo, c_hi, root_width, inherited, relu
+        )
         if relu:
             settle(c_lo, c_hi, c_lb, c_rank, c_known, inherited)
         # a piece's bound also holds on its halves (CROWN's own bound is not monotone)
@@ -775,9 +776,7 @@ def minimize(
                 t_alpha = time.perf_counter()
                 c_lb[sel] = np.maximum(
                     c_lb[sel],
-                    _alpha_lower(
-                        obj, c_lo[sel], c_hi[sel], c_known, sel, own_rows, alpha_steps, relu
-                    ),
+                    _alpha_lower(obj, c_state, sel, own_rows, alpha_steps, relu),
                 )
                 alpha_seconds += time.perf_counter() - t_alpha
                 alpha_tried += sel.size

@@ -394,10 +394,13 @@ def _take(x, idx: np.ndarray):
     return type(x)(*(_take(getattr(x, f.name), idx) for f in fields(x)))
 
 
-def _boxes(state: State, idx: np.ndarray, target: str) -> State:
-    """The state of boxes ``idx`` (repeats allowed), enough to back-substitute from ``target``."""
+def select_boxes(state: State, idx: np.ndarray, target: str | None = None) -> State:
+    """The state of boxes ``idx`` (repeats allowed): enough to back-substitute from ``target``,
+    or, without it, every tensor's bounds and every relaxation (for ``alpha_crown.optimize``)."""
     sub = State(state.graph, state.lo[idx], state.hi[idx])
-    for node in state.nodes_before(target):
+    if target is None:
+        sub.bounds = {name: _take(v, idx) for name, v in state.bounds.items()}
+    for node in state.graph if target is None else state.nodes_before(target):
         if node.name in state.relax:
             rel = sub.relax[node.name] = _take(state.relax[node.name], idx)
             if rel is None:  # bounded by its output interval
@@ -417,7 +420,7 @@ def _bound_pairs(state: State, target: str, rows: np.ndarray, need: np.ndarray, 
     chunk = max(1, _MAX_VALUES // (_rows_per_entry(state, both) * _walk(state.graph).widest))
     for start in range(0, box.size, chunk):
         sl = slice(start, start + chunk)
-        sub = _boxes(state, box[sl], target)
+        sub = select_boxes(state, box[sl], target)
         entries = rows[col[sl]][:, None]
         if both:
             up = upper_two_slopes(sub, target, PLUS_MINUS, entries, linear=False)[0]
