@@ -439,6 +439,30 @@ def test_solve_minmax_matches_brute_force(seed):
             assert decided.bound > level  # proved above the level
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_solve_minmax_tightens_only_when_the_plain_relaxation_falls_short(seed, monkeypatch):
+    """With a level to beat, the LP relaxation over the given bounds comes first: a level far
+    below the minimum is proved without one tightening LP; one just below it (which the plain
+    relaxation cannot reach on these boxes) still gets tightened and proved, and stays sound."""
+    rng = np.random.default_rng(40 + seed)
+    graph = relu_net(rng, 2, (6, 5), 3)
+    lo, hi = _box(rng, graph, 2.0)
+    _, exact = brute_force(graph, lo, hi, None, minmax=True)
+    state, _ = crown.compute_state(graph, lo[None], hi[None])
+    pre = {n: (state.bounds[n][0][0], state.bounds[n][1][0]) for n in ("d0", "d1")}
+    crown_low = float(crown.output_bounds(state)[0].max())
+    lps = []
+    real = milp.LpTightener.__call__
+    monkeypatch.setattr(milp.LpTightener, "__call__", lambda *a: lps.append(1) or real(*a))
+    easy = milp.solve_minmax(graph, lo, hi, pre, enough=crown_low - 1.0)
+    assert easy.bound > crown_low - 1.0 and easy.bound <= exact + 1e-9 and not lps
+    plain = milp.solve_minmax(graph, lo, hi, pre, tighten=False, max_binaries=0)
+    assert plain.bound < exact - 1e-3  # the relaxation alone leaves a gap here
+    level = max(plain.bound, exact - 1e-3)
+    hard = milp.solve_minmax(graph, lo, hi, pre, enough=level)
+    assert lps and level < hard.bound <= exact + 1e-9
+
+
 @pytest.mark.parametrize("seed", range(2))
 def test_split_box_matches_brute_force(seed):
     """Input splitting with MILP leaves reaches the exact range (to its gap) with witnesses."""

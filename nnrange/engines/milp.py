@@ -528,7 +528,8 @@ def solve_minmax(
     is just above it). ``bound`` is a proven lower bound of the minimum, ``x`` the best input
     found and ``value`` its ``max_i y_i`` by a forward pass. ``tighten`` re-bounds the neurons
     in doubt by LPs first (within the time limit): on small pieces that removes most binaries
-    and shrinks the big-M constants, which pays for itself several times over. With more than
+    and shrinks the big-M constants, which pays for itself several times over. With
+    ``enough``, the LP relaxation over the given bounds is tried before tightening. With more than
     ``max_binaries`` binaries left after that, only the LP relaxation is solved (status
     ``TIMEOUT`` unless its bound settles ``enough``).
     """
@@ -536,41 +537,30 @@ def solve_minmax(
     lo = np.asarray(lo, dtype=np.float64).reshape(graph.input_shape)
     hi = np.asarray(hi, dtype=np.float64).reshape(graph.input_shape)
     deadline = None if time_limit is None else t0 + time_limit
-    tightener = LpTightener(deadline) if tighten else None
-    enc = Encoding(graph, lo, hi, bounds, tightener=tightener)
-    m, c = enc.output
-    k = m.shape[0]
-    t = int(enc.model.add_cols(np.array([-np.inf]), np.array([np.inf]))[0])
-    rows, cols, vals = nonzeros(m)
-    enc.model.add_rows(
-        np.concatenate([rows, np.arange(k)]),
-        np.concatenate([cols, np.full(k, t)]),
-        np.concatenate([vals, -np.ones(k)]),
-        np.full(k, -np.inf),
-        -np.asarray(c, dtype=np.float64),
-    )
-    cost = np.zeros(enc.model.n_cols)
-    cost[t] = 1.0
     x0 = (lo + hi) / 2 if start is None else np.clip(np.asarray(start).reshape(lo.shape), lo, hi)
 
     def value_at(x):
         return float(graph.forward(x[None]).reshape(-1).max())
 
     best_x, best_v = x0, value_at(x0)
-    bound = -np.inf
-    lp = tightener.lp if tightener is not None else None
-    lp = HighsSolver(enc.model, integer=False) if lp is None else lp
-    left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-    relax = lp.solve(cost, 0.0, left)
-    known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
-    if relax.status == "optimal":
-        bound = relax.bound - _slack(relax.bound)
-        if enough is not None and bound > enough:
+    if tighten and enough is not None:
+        # the LP relaxation with the given bounds settles about half of branch and bound's
+        # leaves (ACAS Xu property 1) at a third of the cost of tightening first
+        enc, t, bound, _ = _minmax_relaxation(graph, lo, hi, bounds, None, deadline)
+        if bound > enough:
+            known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
             return RangeSolve(bound, best_x, best_v, Status.OK, known)
+    tightener = LpTightener(deadline) if tighten else None
+    enc, t, bound, lp = _minmax_relaxation(graph, lo, hi, bounds, tightener, deadline)
+    known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
+    if enough is not None and bound > enough:
+        return RangeSolve(bound, best_x, best_v, Status.OK, known)
     if max_binaries is not None and enc.n_binaries > max_binaries:
         return RangeSolve(float(min(bound, best_v)), best_x, best_v, Status.TIMEOUT, known)
     cols = enc.assignment(x0)
     cols[t] = best_v  # the start must satisfy y_i <= t
+    cost = np.zeros(enc.model.n_cols)
+    cost[t] = 1.0
     sv = _Solver(enc, "highs", GAP_REL, GAP_ABS, 1)
     # with ``enough``, only whether the minimum is above it matters: a cutoff just above it
     # (by more than the solver's tolerances) makes that a feasibility question, often cheaper
@@ -588,3 +578,28 @@ def solve_minmax(
             best_x, best_v = x, v
     status = Status.OK if out.status in ("optimal", "cutoff") else Status.TIMEOUT
     return RangeSolve(float(min(bound, best_v)), best_x, best_v, status, known)
+
+
+def _minmax_relaxation(graph: Graph, lo, hi, bounds: dict, tightener, deadline):
+    """``solve_minmax``'s encoding (``min t`` subject to ``y_i <= t``), the column of ``t``,
+    the LP relaxation's proven lower bound (``-inf`` when unsolved) and its LP solver."""
+    enc = Encoding(graph, lo, hi, bounds, tightener=tightener)
+    m, c = enc.output
+    k = m.shape[0]
+    t = int(enc.model.add_cols(np.array([-np.inf]), np.array([np.inf]))[0])
+    rows, cols, vals = nonzeros(m)
+    enc.model.add_rows(
+        np.concatenate([rows, np.arange(k)]),
+        np.concatenate([cols, np.full(k, t)]),
+        np.concatenate([vals, -np.ones(k)]),
+        np.full(k, -np.inf),
+        -np.asarray(c, dtype=np.float64),
+    )
+    cost = np.zeros(enc.model.n_cols)
+    cost[t] = 1.0
+    lp = tightener.lp if tightener is not None else None
+    lp = HighsSolver(enc.model, integer=False) if lp is None else lp
+    left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+    relax = lp.solve(cost, 0.0, left)
+    bound = relax.bound - _slack(relax.bound) if relax.status == "optimal" else -np.inf
+    return enc, t, bound, lp
