@@ -548,8 +548,9 @@ def minimize(
 
     ``leaves``: on piecewise-linear networks with at most 64 inputs, and with ReLU splitting,
     pieces that CROWN leaves open with few unstable neurons are solved exactly
-    (``milp.solve_minmax``: neuron bounds tightened by LPs, the LP relaxation, often enough,
-    else the MILP); see ``Leaves``. Default ``Leaves()``, ``RELU_LEAVES`` with ReLU splitting.
+    (``milp.solve_minmax``: the LP relaxation, often enough, first over CROWN's bounds, then
+    over LP-tightened ones, else the MILP); see ``Leaves``. Default ``Leaves()``,
+    ``RELU_LEAVES`` with ReLU splitting.
     """
     t0 = time.perf_counter()
     branching = choose_branching(graph, branching)
