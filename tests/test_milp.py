@@ -417,16 +417,23 @@ def test_solve_range_and_cutoff():
     assert abs(again.bound - top) <= TOL
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_solve_minmax_matches_brute_force(seed):
-    """The minimum over the box of the largest output: exact, with a witness, and decided
-    against a level through the LP or a cutoff without losing soundness."""
+def _minmax_case(seed: int):
+    """A small ReLU net, a box, the brute-force minimum of its largest output, CROWN's state
+    and the hidden layers' bounds."""
     rng = np.random.default_rng(40 + seed)
     graph = relu_net(rng, 2, (6, 5), 3)
     lo, hi = _box(rng, graph, 2.0)
     _, exact = brute_force(graph, lo, hi, None, minmax=True)
     state, _ = crown.compute_state(graph, lo[None], hi[None])
     pre = {n: (state.bounds[n][0][0], state.bounds[n][1][0]) for n in ("d0", "d1")}
+    return graph, lo, hi, exact, state, pre
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_solve_minmax_matches_brute_force(seed):
+    """The minimum over the box of the largest output: exact, with a witness, and decided
+    against a level through the LP or a cutoff without losing soundness."""
+    graph, lo, hi, exact, state, pre = _minmax_case(seed)
     res = milp.solve_minmax(graph, lo, hi, pre)
     assert res.status == Status.OK
     assert res.bound <= exact + 1e-9 and abs(res.bound - exact) <= TOL
@@ -444,12 +451,7 @@ def test_solve_minmax_tightens_only_when_the_plain_relaxation_falls_short(seed, 
     """With a level to beat, the LP relaxation over the given bounds comes first: a level far
     below the minimum is proved without one tightening LP; one just below it (which the plain
     relaxation cannot reach on these boxes) still gets tightened and proved, and stays sound."""
-    rng = np.random.default_rng(40 + seed)
-    graph = relu_net(rng, 2, (6, 5), 3)
-    lo, hi = _box(rng, graph, 2.0)
-    _, exact = brute_force(graph, lo, hi, None, minmax=True)
-    state, _ = crown.compute_state(graph, lo[None], hi[None])
-    pre = {n: (state.bounds[n][0][0], state.bounds[n][1][0]) for n in ("d0", "d1")}
+    graph, lo, hi, exact, state, pre = _minmax_case(seed)
     crown_low = float(crown.output_bounds(state)[0].max())
     lps = []
     real = milp.LpTightener.__call__
