@@ -117,10 +117,10 @@ def _alpha_lower(
 ) -> np.ndarray:
     """Lower bounds of ``g`` on the pieces ``sel`` of ``state`` (``_bound``'s CROWN state) by
     alpha-CROWN's output slopes (``steps`` Adam steps on the first ``rows`` rows; the
-    intermediate bounds stay CROWN's). With ReLU
-    splitting (``relu``) every neuron whose bounds on the piece fix its sign (the splits, and
-    what they decided) also gets a beta-CROWN multiplier, which carries the split back to the
-    layers before it and to the input (``alpha_crown.optimize``'s ``split_signs``)."""
+    intermediate bounds stay CROWN's). With ReLU splitting (``relu``) every neuron whose
+    bounds on the piece fix its sign (the splits, and what they decided) also gets a
+    beta-CROWN multiplier, which carries the split back to the layers before it and to the
+    input (``alpha_crown.optimize``'s ``split_signs``)."""
     state = crown.select_boxes(state, sel)
     signs = None
     if relu:

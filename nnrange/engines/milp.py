@@ -529,8 +529,8 @@ def solve_minmax(
     found and ``value`` its ``max_i y_i`` by a forward pass. ``tighten`` re-bounds the neurons
     in doubt by LPs first (within the time limit): on small pieces that removes most binaries
     and shrinks the big-M constants, which pays for itself several times over. With
-    ``enough``, the LP relaxation over the given bounds is tried before tightening. With more than
-    ``max_binaries`` binaries left after that, only the LP relaxation is solved (status
+    ``enough``, the LP relaxation over the given bounds is tried before tightening. With more
+    than ``max_binaries`` binaries left after that, only the LP relaxation is solved (status
     ``TIMEOUT`` unless its bound settles ``enough``).
     """
     t0 = time.perf_counter()
@@ -543,18 +543,16 @@ def solve_minmax(
         return float(graph.forward(x[None]).reshape(-1).max())
 
     best_x, best_v = x0, value_at(x0)
+    tighteners = [LpTightener(deadline) if tighten else None]
     if tighten and enough is not None:
         # the LP relaxation with the given bounds settles about half of branch and bound's
         # leaves (ACAS Xu property 1) at a third of the cost of tightening first
-        enc, t, bound, _ = _minmax_relaxation(graph, lo, hi, bounds, None, deadline)
-        if bound > enough:
-            known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
+        tighteners.insert(0, None)
+    for tightener in tighteners:
+        enc, t, bound = _minmax_relaxation(graph, lo, hi, bounds, tightener, deadline)
+        known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
+        if enough is not None and bound > enough:
             return RangeSolve(bound, best_x, best_v, Status.OK, known)
-    tightener = LpTightener(deadline) if tighten else None
-    enc, t, bound, lp = _minmax_relaxation(graph, lo, hi, bounds, tightener, deadline)
-    known = {name: (tv.lo, tv.hi) for name, tv in enc.tensors.items()}
-    if enough is not None and bound > enough:
-        return RangeSolve(bound, best_x, best_v, Status.OK, known)
     if max_binaries is not None and enc.n_binaries > max_binaries:
         return RangeSolve(float(min(bound, best_v)), best_x, best_v, Status.TIMEOUT, known)
     cols = enc.assignment(x0)
@@ -582,7 +580,7 @@ def solve_minmax(
 
 def _minmax_relaxation(graph: Graph, lo, hi, bounds: dict, tightener, deadline):
     """``solve_minmax``'s encoding (``min t`` subject to ``y_i <= t``), the column of ``t``,
-    the LP relaxation's proven lower bound (``-inf`` when unsolved) and its LP solver."""
+    the LP relaxation's proven lower bound (``-inf`` when unsolved)."""
     enc = Encoding(graph, lo, hi, bounds, tightener=tightener)
     m, c = enc.output
     k = m.shape[0]
@@ -602,4 +600,4 @@ def _minmax_relaxation(graph: Graph, lo, hi, bounds: dict, tightener, deadline):
     left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
     relax = lp.solve(cost, 0.0, left)
     bound = relax.bound - _slack(relax.bound) if relax.status == "optimal" else -np.inf
-    return enc, t, bound, lp
+    return enc, t, bound
